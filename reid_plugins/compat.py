@@ -1,0 +1,269 @@
+"""Import-time fixes that let fast-reid 1.4.0 run on Python 3.11, torch 2.x, numpy 2.x and CPU-only machines.
+
+fast-reid is installed unmodified (``pip install --no-deps fastreid==1.4.0``); every incompatibility is fixed here
+by monkeypatching, never by editing fast-reid's files. :func:`apply` runs once, first thing in
+``import reid_plugins``, before anything imports ``fastreid``, ``torchvision`` or ``open_clip``.
+
+Each patch is a function registered in :data:`PATCHES` with the failure it fixes. Setting the environment variable
+``REID_PLUGINS_COMPAT_DISABLE=name[,name...]`` skips patches by name; the test-suite uses this to show that every
+patch is needed (the failure comes back without it) and that it works.
+"""
+from __future__ import annotations
+
+import collections
+import collections.abc
+import logging
+import os
+import sys
+import types
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Dict, List
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    fixes: str
+    apply: Callable[[], bool]  # returns True when it changed something
+
+
+PATCHES: Dict[str, Patch] = {}
+APPLIED: List[str] = []
+_KEEP_ALIVE: list = []  # torch.library handles whose definitions vanish if garbage-collected
+
+
+def _patch(name: str, fixes: str):
+    def register(fn: Callable[[], bool]) -> Callable[[], bool]:
+        PATCHES[name] = Patch(name, fixes, fn)
+        return fn
+
+    return register
+
+
+def _disabled() -> set:
+    return {n.strip() for n in os.environ.get("REID_PLUGINS_COMPAT_DISABLE", "").split(",") if n.strip()}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Import-time patches: without them `from fastreid.engine import DefaultTrainer` (or `import open_clip`) fails.
+# --------------------------------------------------------------------------------------------------------------------
+@_patch("collections_abc", "fastreid imports Mapping/Sequence from `collections` (removed in Python 3.10): ImportError")
+def _collections_abc() -> bool:
+    changed = False
+    for name in ("Mapping", "MutableMapping", "Sequence", "MutableSequence", "Iterable", "Iterator", "Callable",
+                 "Set", "MutableSet", "Hashable", "Sized", "Container"):
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+            changed = True
+    return changed
+
+
+@_patch("torch_six", "fastreid/data/build.py does `from torch._six import string_classes` (removed in torch 2.0)")
+def _torch_six() -> bool:
+    try:
+        import torch._six  # noqa: F401
+        return False
+    except ImportError:
+        pass
+    import math
+
+    six = types.ModuleType("torch._six")
+    six.string_classes = (str, bytes)
+    six.int_classes = int
+    six.inf = math.inf
+    six.nan = math.nan
+    sys.modules["torch._six"] = six
+    return True
+
+
+@_patch("torchvision_ops",
+        "the only torchvision wheels for torch 2.13 are CUDA builds whose _C.so cannot load beside CPU torch; "
+        "torchvision's meta registrations then fail with `operator torchvision::nms does not exist`, "
+        "which breaks `import torchvision`, `import open_clip` and fastreid's transforms")
+def _torchvision_ops() -> bool:
+    if "torchvision" in sys.modules:
+        return False
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    tv_dir = list(spec.submodule_search_locations)[0]
+    for fname in sorted(os.listdir(tv_dir)):
+        if fname.startswith("_C") and fname.endswith(".so"):
+            try:
+                torch.ops.load_library(os.path.join(tv_dir, fname))
+                return False  # a matching build: nothing to fix
+            except (OSError, RuntimeError):
+                break
+    # Declare the schemas torchvision's Python side registers meta kernels for. The compiled kernels stay
+    # unavailable (nms/roi_align raise if called); nothing in fastreid, open_clip or this project calls them.
+    lib = torch.library.Library("torchvision", "FRAGMENT")
+    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _KEEP_ALIVE.append(lib)
+    return True
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Runtime patches: fastreid imports, but training / evaluation breaks on CPU.
+# --------------------------------------------------------------------------------------------------------------------
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@_patch("cpu_dataloader",
+        "fastreid's DataLoaderX creates torch.cuda.Stream and calls torch.cuda.set_device in its prefetch thread: "
+        "`RuntimeError: ... requires CUDA` on CPU; it also hard-codes pin_memory=True")
+def _cpu_dataloader() -> bool:
+    if _cuda_available():
+        return False
+    import torch.utils.data
+    import fastreid.data.build as build
+    import fastreid.data.data_utils as data_utils
+
+    class CPUDataLoader(torch.utils.data.DataLoader):
+        """Drop-in for DataLoaderX on CPU: same signature, no CUDA streams, no pinned memory."""
+
+        def __init__(self, local_rank, **kwargs):
+            kwargs["pin_memory"] = False
+            if kwargs.get("num_workers", 0) > 0:
+                kwargs.setdefault("persistent_workers", False)
+            super().__init__(**kwargs)
+            self.local_rank = local_rank
+
+    build.DataLoaderX = CPUDataLoader
+    data_utils.DataLoaderX = CPUDataLoader
+    return True
+
+
+@_patch("cython_rank_no_exit",
+        "ReidEvaluator.__init__ runs `make` in site-packages with the system python when the Cython ranker is "
+        "missing and calls sys.exit(1) if that fails, killing training")
+def _cython_rank_no_exit() -> bool:
+    from fastreid.evaluation import reid_evaluation
+
+    def _compile_dependencies(self):
+        try:
+            from fastreid.evaluation.rank_cylib.rank_cy import evaluate_cy  # noqa: F401
+        except ImportError:
+            # fastreid.evaluation.rank falls back to its pure-python ranker with a warning.
+            logger.info("fastreid's Cython ranker is not built; its python fallback is used")
+
+    reid_evaluation.ReidEvaluator._compile_dependencies = _compile_dependencies
+    return True
+
+
+@_patch("cpu_jaccard_rerank",
+        "TEST.RERANK calls compute_jaccard_distance(search_option=0), which moves features to CUDA and uses faiss-GPU")
+def _cpu_jaccard_rerank() -> bool:
+    if _cuda_available():
+        return False
+    from fastreid.evaluation import reid_evaluation
+    from fastreid.utils import compute_dist
+
+    original = compute_dist.build_dist
+    if getattr(original, "_reid_plugins_cpu", False):
+        return False
+
+    def build_dist(feat_1, feat_2, metric="euclidean", **kwargs):
+        if metric == "jaccard":
+            import torch
+
+            feat = torch.cat((feat_1, feat_2), dim=0)
+            # search_option=3: faiss IndexFlatL2 on the CPU
+            dist = compute_dist.compute_jaccard_distance(feat, k1=kwargs["k1"], k2=kwargs["k2"], search_option=3)
+            return dist[: feat_1.size(0), feat_1.size(0):]
+        return original(feat_1, feat_2, metric, **kwargs)
+
+    build_dist._reid_plugins_cpu = True
+    compute_dist.build_dist = build_dist
+    reid_evaluation.build_dist = build_dist
+    return True
+
+
+@_patch("out_of_place_preprocess",
+        "Baseline.preprocess_image normalises inputs['images'] in place, so TEST.FLIP's flipped copy "
+        "(evaluation/evaluator.py) is normalised twice and flip-test features are wrong")
+def _out_of_place_preprocess() -> bool:
+    import torch
+    from fastreid.modeling.meta_arch.baseline import Baseline
+
+    def preprocess_image(self, batched_inputs):
+        if isinstance(batched_inputs, dict):
+            images = batched_inputs["images"]
+        elif isinstance(batched_inputs, torch.Tensor):
+            images = batched_inputs
+        else:
+            raise TypeError(f"batched_inputs must be a dict or torch.Tensor, got {type(batched_inputs)}")
+        images = images.to(self.pixel_mean.device)
+        return (images - self.pixel_mean) / self.pixel_std
+
+    Baseline.preprocess_image = preprocess_image
+    return True
+
+
+@_patch("cpu_distributed_launch",
+        "fastreid's launch() asserts CUDA and forces the NCCL backend when world_size > 1; on CPU this uses gloo "
+        "so `--num-gpus N` (N processes) and multi-machine runs work")
+def _cpu_distributed_launch() -> bool:
+    if _cuda_available():
+        return False
+    import fastreid.engine.launch as launch_mod
+
+    launch_mod._distributed_worker = _gloo_distributed_worker
+    return True
+
+
+def _gloo_distributed_worker(local_rank, main_func, world_size, num_procs_per_machine, machine_rank, dist_url, args):
+    """fastreid.engine.launch._distributed_worker without the CUDA assertion, on the gloo backend. Module-level so
+    that torch.multiprocessing.spawn can pickle it by reference."""
+    import torch.distributed as dist
+    from fastreid.utils import comm
+
+    global_rank = machine_rank * num_procs_per_machine + local_rank
+    dist.init_process_group(backend="gloo", init_method=dist_url, world_size=world_size, rank=global_rank)
+    comm.synchronize()
+    assert comm._LOCAL_PROCESS_GROUP is None
+    num_machines = world_size // num_procs_per_machine
+    for i in range(num_machines):
+        pg = dist.new_group(list(range(i * num_procs_per_machine, (i + 1) * num_procs_per_machine)))
+        if i == machine_rank:
+            comm._LOCAL_PROCESS_GROUP = pg
+    try:
+        main_func(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+IMPORT_TIME = ("collections_abc", "torch_six", "torchvision_ops")
+
+
+def apply() -> List[str]:
+    """Apply every patch not disabled through ``REID_PLUGINS_COMPAT_DISABLE``; returns the names that changed
+    something. Idempotent."""
+    if APPLIED:
+        return list(APPLIED)
+    disabled = _disabled()
+    unknown = disabled - set(PATCHES)
+    if unknown:
+        raise ValueError(f"REID_PLUGINS_COMPAT_DISABLE names unknown patches {sorted(unknown)}; "
+                         f"known: {sorted(PATCHES)}")
+    # Order matters: the import-time fixes must be in place before the runtime patches import fastreid.
+    ordered = list(IMPORT_TIME) + [n for n in PATCHES if n not in IMPORT_TIME]
+    with warnings.catch_warnings():
+        # fastreid.evaluation.rank warns once when its Cython ranker is absent; our evaluator does not use it.
+        warnings.filterwarnings("ignore", message="Cython .* unavailable")
+        for name in ordered:
+            if name in disabled:
+                continue
+            if PATCHES[name].apply():
+                APPLIED.append(name)
+    return list(APPLIED)

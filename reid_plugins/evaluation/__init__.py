@@ -1,0 +1,3 @@
+from .registry import EVALUATOR_REGISTRY
+
+__all__ = ["EVALUATOR_REGISTRY"]
