@@ -7,7 +7,9 @@
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import torch
 from fastreid.data import build_reid_test_loader
@@ -37,6 +39,29 @@ class PluginTrainer(DefaultTrainer):
         data_loader, num_query = cls.build_test_loader(cfg, dataset_name)
         evaluator_cls = EVALUATOR_REGISTRY.get(cfg.TEST.EVALUATOR)
         return data_loader, evaluator_cls(cfg, num_query, output_dir)
+
+    @classmethod
+    def test(cls, cfg, model):
+        results = super().test(cfg, model)
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            write_results(cfg, results)
+        return results
+
+
+def write_results(cfg, results) -> str:
+    """<OUTPUT_DIR>/results.json: {dataset: {metric: value}} for the last evaluation (written atomically), so that
+    tools/compare.py and the ablation runner read metrics without parsing logs."""
+    if cfg.DATASETS.TESTS and len(cfg.DATASETS.TESTS) == 1 and "dataset" in results:
+        results = {cfg.DATASETS.TESTS[0]: results}
+    clean = {name: {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+             for name, metrics in results.items()}
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    path = os.path.join(cfg.OUTPUT_DIR, "results.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(clean, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
 
 
 class _cpu_ddp:
