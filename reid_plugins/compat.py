@@ -216,7 +216,11 @@ def _out_of_place_preprocess() -> bool:
 def _cpu_distributed_launch() -> bool:
     if _cuda_available():
         return False
-    import fastreid.engine.launch as launch_mod
+    import importlib
+
+    # `import fastreid.engine.launch as m` would bind the function: fastreid.engine re-exports `launch` under the
+    # module's own name.
+    launch_mod = importlib.import_module("fastreid.engine.launch")
 
     launch_mod._distributed_worker = _gloo_distributed_worker
     return True

@@ -1,0 +1,200 @@
+"""Each compat patch is needed (the failure it names comes back when it is disabled) and works (behaviour is right
+with it). Disabled runs happen in a subprocess with REID_PLUGINS_COMPAT_DISABLE=<name>."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from reid_plugins import compat
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_python(code: str, disable: str = "", timeout: int = 180) -> subprocess.CompletedProcess:
+    env = dict(os.environ, REID_PLUGINS_COMPAT_DISABLE=disable, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_every_patch_applies_on_this_cpu_machine():
+    assert set(compat.APPLIED) == set(compat.PATCHES), "a patch reported it had nothing to fix on a CPU machine"
+    for patch in compat.PATCHES.values():
+        assert patch.fixes, f"patch {patch.name} does not say what it fixes"
+
+
+def test_unknown_patch_name_is_rejected():
+    res = run_python("import reid_plugins", disable="no_such_patch")
+    assert res.returncode != 0
+    assert "no_such_patch" in res.stderr and "known:" in res.stderr
+
+
+@pytest.mark.parametrize("name, expected_error", [
+    ("collections_abc", "cannot import name 'Mapping' from 'collections'"),
+    ("torch_six", "No module named 'torch._six'"),
+    ("torchvision_ops", "operator torchvision::nms does not exist"),
+])
+def test_import_time_patch_is_needed(name, expected_error):
+    res = run_python("import reid_plugins\nfrom fastreid.engine import DefaultTrainer\nimport open_clip", disable=name)
+    assert res.returncode != 0, f"disabling {name} did not break the import"
+    assert expected_error in res.stderr
+
+
+def test_imports_work_with_all_patches():
+    res = run_python("import reid_plugins\nfrom fastreid.engine import DefaultTrainer\nimport open_clip, torchvision\n"
+                     "from torchvision import transforms\nprint('ok')")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("ok")
+
+
+def test_cpu_dataloader_needed_and_works():
+    code = """
+        import reid_plugins
+        from fastreid.data.data_utils import DataLoaderX
+        loader = DataLoaderX(0, dataset=list(range(4)), batch_size=2, pin_memory=True)
+        print([b.tolist() for b in loader], loader.pin_memory)
+    """
+    broken = run_python(code, disable="cpu_dataloader")
+    assert broken.returncode != 0 and "CUDA" in broken.stderr
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "[[0, 1], [2, 3]] False"
+
+
+def test_cython_ranker_missing_no_longer_exits():
+    # Simulate a machine without the compiled ranker and without a working `make`.
+    code = """
+        import sys, subprocess
+        import reid_plugins
+        sys.modules["fastreid.evaluation.rank_cylib.rank_cy"] = None   # import now raises ImportError
+        subprocess.run = lambda *a, **k: subprocess.CompletedProcess(a, 2)  # `make` fails
+        from fastreid.config import get_cfg
+        from fastreid.evaluation import ReidEvaluator
+        ReidEvaluator(get_cfg(), num_query=1)
+        print("constructed")
+    """
+    broken = run_python(code, disable="cython_rank_no_exit")
+    assert broken.returncode == 1 and "Making cython reid evaluation module failed" in broken.stdout
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    assert "constructed" in ok.stdout
+
+
+def _rerank_inputs():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.nn.functional.normalize(torch.randn(30, 8, generator=g), dim=1)
+    pids = torch.arange(30) % 6
+    camids = torch.arange(30) % 2
+    return feats, pids, camids
+
+
+def test_rerank_on_cpu_needed_and_matches_faiss_cpu_reference():
+    code = """
+        import torch, reid_plugins
+        from fastreid.utils.compute_dist import build_dist
+        f = torch.randn(10, 4)
+        build_dist(f[:4], f[4:], metric="jaccard", k1=3, k2=2)
+        print("ok")
+    """
+    broken = run_python(code, disable="cpu_jaccard_rerank")
+    assert broken.returncode != 0 and "CUDA" in broken.stderr
+
+    from fastreid.utils import compute_dist
+    from fastreid.evaluation import reid_evaluation
+
+    feats, _, _ = _rerank_inputs()
+    got = reid_evaluation.build_dist(feats[:10], feats[10:], metric="jaccard", k1=5, k2=3)
+    reference = compute_dist.compute_jaccard_distance(feats, k1=5, k2=3, search_option=3)[:10, 10:]
+    np.testing.assert_allclose(got, reference, atol=1e-6)
+    assert got.shape == (10, 20)
+
+
+def test_flip_test_normalises_once():
+    from fastreid.config import get_cfg
+    from fastreid.modeling.meta_arch import build_model
+
+    code = """
+        import torch, reid_plugins
+        from fastreid.config import get_cfg
+        from fastreid.modeling.meta_arch.baseline import Baseline
+        cfg = get_cfg(); cfg.MODEL.DEVICE = "cpu"
+        class M(Baseline):
+            pass
+        m = Baseline.__new__(Baseline); torch.nn.Module.__init__(m)
+        m.register_buffer("pixel_mean", torch.full((1, 3, 1, 1), 100.0)); m.register_buffer("pixel_std", torch.full((1, 3, 1, 1), 2.0))
+        x = torch.full((1, 3, 2, 2), 104.0)
+        m.preprocess_image({"images": x})
+        print(float(x[0, 0, 0, 0]))
+    """
+    broken = run_python(code, disable="out_of_place_preprocess")
+    assert broken.returncode == 0 and broken.stdout.strip() == "2.0"  # the caller's tensor was overwritten
+    ok = run_python(code)
+    assert ok.returncode == 0 and ok.stdout.strip() == "104.0"
+
+    # With the patch, fast-reid's flip test equals the mean of the two separately computed features.
+    from fastreid.evaluation.evaluator import inference_on_dataset, DatasetEvaluator
+
+    cfg = get_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.BACKBONE.DEPTH = "18x"
+    cfg.MODEL.BACKBONE.FEAT_DIM = 512
+    cfg.MODEL.BACKBONE.PRETRAIN = False
+    cfg.MODEL.HEADS.NUM_CLASSES = 3
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    images = torch.rand(2, 3, 64, 32) * 255
+
+    class Collect(DatasetEvaluator):
+        def reset(self):
+            self.out = []
+
+        def process(self, inputs, outputs):
+            self.out.append(outputs)
+
+        def evaluate(self):
+            return {}
+
+    loader = [{"images": images.clone(), "targets": torch.zeros(2), "camids": torch.zeros(2)}]
+
+    class Loader(list):
+        dataset = [0, 1]
+
+    ev = Collect()
+    inference_on_dataset(model, Loader(loader), ev, flip_test=True)
+    with torch.no_grad():
+        expected = (model(images.clone()) + model(images.flip(dims=[3]))) / 2
+    torch.testing.assert_close(ev.out[0], expected)
+
+
+DIST_MAIN = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {root!r})
+import reid_plugins
+from fastreid.engine import launch
+from fastreid.utils import comm
+
+def main(tag):
+    t = torch.tensor([float(comm.get_rank() + 1)])
+    dist.all_reduce(t)
+    if comm.is_main_process():
+        print(tag, comm.get_world_size(), float(t[0]), flush=True)
+
+if __name__ == "__main__":
+    launch(main, 2, num_machines=1, machine_rank=0, dist_url="auto", args=("sum",))
+"""
+
+
+@pytest.mark.slow
+def test_distributed_launch_on_cpu(tmp_path):
+    script = tmp_path / "dist_main.py"
+    script.write_text(DIST_MAIN.format(root=ROOT))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    broken = subprocess.run([sys.executable, str(script)], env=dict(env, REID_PLUGINS_COMPAT_DISABLE="cpu_distributed_launch"),
+                            capture_output=True, text=True, timeout=240)
+    assert broken.returncode != 0 and "cuda is not available" in broken.stderr
+    ok = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=240)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert ok.stdout.strip() == "sum 2 3.0"
