@@ -9,8 +9,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import reid_plugins  # noqa: E402,F401  (compat patches + dataset/evaluator registration)
-from fastreid.utils.checkpoint import Checkpointer  # noqa: E402
-
 from reid_plugins.config import setup_cfg  # noqa: E402
 from reid_plugins.engine import PluginTrainer, default_argument_parser, launch_main  # noqa: E402
 
@@ -20,9 +18,7 @@ def main(args):
     if args.eval_only:
         cfg.defrost()
         cfg.MODEL.BACKBONE.PRETRAIN = False
-        model = PluginTrainer.build_model(cfg)
-        Checkpointer(model).load(cfg.MODEL.WEIGHTS)
-        return PluginTrainer.test(cfg, model)
+        return PluginTrainer.test(cfg, PluginTrainer.load_for_eval(cfg))
     trainer = PluginTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

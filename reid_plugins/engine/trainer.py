@@ -3,7 +3,10 @@
 - the test loader honours TEST.NUM_WORKERS (fast-reid hard-codes 4 workers);
 - the evaluator is chosen by name (TEST.EVALUATOR) from reid_plugins.evaluation.EVALUATOR_REGISTRY, so
   TEST.EVAL_PERIOD and --eval-only use it;
-- DistributedDataParallel gets no device_ids on CPU (fast-reid passes the local rank, which only works for GPUs).
+- DistributedDataParallel gets no device_ids on CPU (fast-reid passes the local rank, which only works for GPUs);
+- checkpoints are written atomically, loaded with weights_only=True, refused when they belong to another model, and
+  carry the RNG states; `--resume` fast-forwards the sampler, so a resumed CPU run (DATALOADER.NUM_WORKERS 0) continues
+  with exactly the batches and random numbers of an uninterrupted one (reid_plugins.engine.checkpoint).
 """
 from __future__ import annotations
 
@@ -11,26 +14,70 @@ import json
 import logging
 import os
 
+import numpy as np
 import torch
 from fastreid.data import build_reid_test_loader
-from fastreid.engine import DefaultTrainer
+from fastreid.data.build import _test_loader_from_config
+from fastreid.engine import DefaultTrainer, hooks
 from fastreid.utils import comm
+from fastreid.utils.env import seed_all_rng
+
+from .checkpoint import PluginCheckpointer, RNGState, fast_forward_loader
 
 logger = logging.getLogger(__name__)
 
 
 class PluginTrainer(DefaultTrainer):
     def __init__(self, cfg):
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)  # fast-reid writes config.yaml there during __init__
+        if cfg.SEED >= 0:  # model init and the sampler's shared seed are drawn during __init__
+            seed_all_rng(cfg.SEED + comm.get_rank())
         if comm.get_world_size() > 1 and not torch.cuda.is_available():
             # DefaultTrainer wraps with DDP(device_ids=[local_rank]); make that CPU-safe for the duration of __init__.
             with _cpu_ddp():
                 super().__init__(cfg)
         else:
             super().__init__(cfg)
+        self.rng_state = RNGState()
+        self.checkpointer = PluginCheckpointer(
+            self.checkpointer.model, cfg.OUTPUT_DIR, save_to_disk=comm.is_main_process(),
+            rng=self.rng_state, **self.checkpointer.checkpointables)
+        for hook in self._hooks:  # fast-reid's PeriodicCheckpointer hook holds the checkpointer built above
+            if isinstance(hook, hooks.PeriodicCheckpointer):
+                hook.checkpointer = self.checkpointer
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        if resume and self.start_epoch > 0:
+            fast_forward_loader(self.data_loader, self.start_epoch * self.iters_per_epoch)
+            self._trainer._data_loader_iter = iter(self.data_loader)  # drawing its seed uses the torch RNG ...
+            self.rng_state.restore()  # ... so restore the saved states after it
+            logger.info("Resumed at epoch %d: sampler fast-forwarded by %d batches", self.start_epoch,
+                        self.start_epoch * self.iters_per_epoch)
+
+    def train(self):
+        if self.start_epoch >= self.max_epoch:  # resuming a finished run: fast-reid would assert on missing results
+            logger.info("Training already finished (epoch %d of %d): evaluating only", self.start_epoch,
+                        self.max_epoch)
+            self._last_eval_results = self.test(self.cfg, self.model)
+            return self._last_eval_results
+        return super().train()
+
+    @classmethod
+    def load_for_eval(cls, cfg):
+        """--eval-only: build the model and load MODEL.WEIGHTS with the checking checkpointer."""
+        model = cls.build_model(cfg)
+        PluginCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        return model
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        return build_reid_test_loader(cfg, dataset_name=dataset_name, num_workers=cfg.TEST.NUM_WORKERS)
+        # Through the configurable call fast-reid would forward num_workers to the dataset's constructor (and use 4
+        # workers); build the set from the config, then call the builder with explicit arguments.
+        args = _test_loader_from_config(cfg, dataset_name=dataset_name)
+        return build_reid_test_loader(args["test_set"], args["test_batch_size"], args["num_query"],
+                                      num_workers=cfg.TEST.NUM_WORKERS)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_dir=None):
@@ -51,9 +98,10 @@ class PluginTrainer(DefaultTrainer):
 def write_results(cfg, results) -> str:
     """<OUTPUT_DIR>/results.json: {dataset: {metric: value}} for the last evaluation (written atomically), so that
     tools/compare.py and the ablation runner read metrics without parsing logs."""
-    if cfg.DATASETS.TESTS and len(cfg.DATASETS.TESTS) == 1 and "dataset" in results:
+    if not all(isinstance(v, dict) for v in results.values()):  # fast-reid flattens the dict of a single test set
         results = {cfg.DATASETS.TESTS[0]: results}
-    clean = {name: {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+    clean = {name: {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
+                    for k, v in metrics.items()}
              for name, metrics in results.items()}
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
     path = os.path.join(cfg.OUTPUT_DIR, "results.json")

@@ -1,0 +1,155 @@
+"""PluginTrainer: exact resume on CPU, checking checkpointer, results.json."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import reid_plugins  # noqa: F401
+from fastreid.engine import hooks
+
+from reid_plugins.config import build_cfg
+from reid_plugins.engine import PluginTrainer
+from reid_plugins.engine.checkpoint import CheckpointMismatchError, PluginCheckpointer, RNGState
+
+
+def make_colour_market(root, n_train=6, n_test=4, per_cam=2, cams=2, seed=0):
+    """A Market-1501-layout toy set: each identity is a colour pair (top/bottom) plus noise."""
+    rng = np.random.default_rng(seed)
+    d = os.path.join(root, "Market-1501-v15.09.15")
+    frame = 0
+    for split, pids in (("train", range(1, n_train + 1)), ("test", range(100, 100 + n_test))):
+        for pid in pids:
+            top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+            for cam in range(1, cams + 1):
+                for k in range(per_cam):
+                    img = np.empty((32, 16, 3), np.float32)
+                    img[:16], img[16:] = top, bottom
+                    img = np.clip(img + rng.normal(0, 25, img.shape), 0, 255).astype(np.uint8)
+                    frame += 1
+                    name = f"{pid:04d}_c{cam}s1_{frame:06d}_00.jpg"
+                    sub = "bounding_box_train" if split == "train" else ("query" if (cam == 1 and k == 0)
+                                                                        else "bounding_box_test")
+                    os.makedirs(os.path.join(d, sub), exist_ok=True)
+                    Image.fromarray(img).save(os.path.join(d, sub, name))
+    return root
+
+
+def tiny_cfg(root, out, epochs=3, extra=()):
+    return build_cfg(opts=[
+        "DATASETS.ROOT", root, "DATASETS.NAMES", '("Market1501",)', "DATASETS.TESTS", '("Market1501",)',
+        "OUTPUT_DIR", out, "SEED", "3",
+        "MODEL.BACKBONE.DEPTH", "18x", "MODEL.BACKBONE.FEAT_DIM", "512", "MODEL.BACKBONE.PRETRAIN", "False",
+        "MODEL.HEADS.WITH_BNNECK", "True", "MODEL.HEADS.POOL_LAYER", "GlobalAvgPool",
+        "MODEL.LOSSES.NAME", '("CrossEntropyLoss","TripletLoss")', "MODEL.LOSSES.TRI.HARD_MINING", "True",
+        "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]", "INPUT.FLIP.ENABLED", "True",
+        "INPUT.REA.ENABLED", "True",
+        "DATALOADER.SAMPLER_TRAIN", "NaiveIdentitySampler", "DATALOADER.NUM_INSTANCE", "2",
+        "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "8", "SOLVER.MAX_EPOCH", str(epochs),
+        "SOLVER.WARMUP_ITERS", "2", "SOLVER.BASE_LR", "0.001", "SOLVER.CHECKPOINT_PERIOD", "1",
+        "TEST.EVAL_PERIOD", str(epochs), "TEST.IMS_PER_BATCH", "16", *extra])
+
+
+class StopAfterEpoch(hooks.HookBase):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_epoch(self):
+        if self.trainer.epoch == self.epoch:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def _run(cfg, resume=False, stop_after=None):
+    trainer = PluginTrainer(cfg)
+    if stop_after is not None:
+        trainer.register_hooks([StopAfterEpoch(stop_after)])
+    trainer.resume_or_load(resume=resume)
+    return trainer, trainer.train()
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_gives_identical_results(tmp_path):
+    root = make_colour_market(str(tmp_path / "data"))
+    _, full = _run(tiny_cfg(root, str(tmp_path / "full")))
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_cfg(root, str(tmp_path / "cut")), stop_after=1)  # killed after epoch 1's checkpoint
+    assert open(tmp_path / "cut" / "last_checkpoint").read() == "model_0001.pth"
+    trainer, resumed = _run(tiny_cfg(root, str(tmp_path / "cut")), resume=True)
+    assert trainer.start_epoch == 2
+
+    assert resumed["mAP"] == pytest.approx(full["mAP"], abs=1e-9)
+    assert resumed["Rank-1"] == pytest.approx(full["Rank-1"], abs=1e-9)
+    final_full = torch.load(tmp_path / "full" / "model_final.pth", weights_only=True)["model"]
+    final_resumed = torch.load(tmp_path / "cut" / "model_final.pth", weights_only=True)["model"]
+    for k in final_full:
+        torch.testing.assert_close(final_full[k], final_resumed[k], rtol=0, atol=0, msg=k)
+
+    # results.json mirrors the returned metrics
+    saved = json.load(open(tmp_path / "cut" / "results.json"))
+    assert saved["Market1501"]["mAP"] == pytest.approx(resumed["mAP"])
+
+    # resuming a finished run evaluates again instead of failing
+    trainer, again = _run(tiny_cfg(root, str(tmp_path / "cut")), resume=True)
+    assert again["mAP"] == pytest.approx(resumed["mAP"], abs=1e-9)
+
+
+def test_checkpointer_refuses_other_models_and_corrupt_files(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 2))
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    PluginCheckpointer(other, str(tmp_path)).save("other")
+    with pytest.raises(CheckpointMismatchError, match=r"covers only 0.0% .*another model"):
+        PluginCheckpointer(model).load(str(tmp_path / "other.pth"))
+
+    # a classifier of another size is tolerated (fine-tuning / eval with another number of ids)
+    resized = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 5))
+    PluginCheckpointer(resized, str(tmp_path)).save("resized")
+    PluginCheckpointer(model).load(str(tmp_path / "resized.pth"))
+    torch.testing.assert_close(model[0].weight, resized[0].weight)
+
+    data = open(tmp_path / "resized.pth", "rb").read()
+    open(tmp_path / "truncated.pth", "wb").write(data[: len(data) // 2])
+    with pytest.raises(CheckpointMismatchError, match="truncated.pth"):
+        PluginCheckpointer(model).load(str(tmp_path / "truncated.pth"))
+
+    torch.save({"model": {}, "evil": object.__new__(RNGState)}, tmp_path / "pickled.pth")
+    with pytest.raises(CheckpointMismatchError, match="weights_only=True"):
+        PluginCheckpointer(model).load(str(tmp_path / "pickled.pth"))
+
+
+def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
+    model = torch.nn.Linear(4, 4)
+    ckpt = PluginCheckpointer(model, str(tmp_path))
+    ckpt.save("model_best")
+    before = open(tmp_path / "model_best.pth", "rb").read()
+
+    def dying_save(*a, **k):
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with torch.no_grad():
+        model.weight.add_(1)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save("model_best")
+    assert open(tmp_path / "model_best.pth", "rb").read() == before  # the previous file is intact
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_best.pth"]  # no temp file left
+
+
+def test_rng_state_round_trip():
+    state = RNGState()
+    torch.manual_seed(1)
+    np.random.seed(2)
+    import random
+    random.seed(3)
+    saved = state.state_dict()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.rand(5), np.random.rand(5), random.random()
+    state.load_state_dict(saved)
+    assert state.restore()
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    torch.testing.assert_close(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert got[2] == expected[2]
+    assert not state.restore()  # applied once
