@@ -210,6 +210,29 @@ def _out_of_place_preprocess() -> bool:
     return True
 
 
+@_patch("contiguous_params_zero_grad",
+        "build_optimizer(contiguous=True) trains from views into one flat grad buffer, but torch>=2's "
+        "zero_grad() sets grads to None, so the optimizer steps on buffers that never get a gradient: "
+        "no weight is ever updated. Contiguous buffers are only a speed trick, so they are switched off")
+def _contiguous_params_zero_grad() -> bool:
+    import functools
+    import importlib
+
+    solver_build = importlib.import_module("fastreid.solver.build")
+    original = solver_build.build_optimizer
+    if getattr(original, "_reid_plugins_non_contiguous", False):
+        return False
+
+    @functools.wraps(original)
+    def build_optimizer(cfg, model, contiguous=False):
+        return original(cfg, model, contiguous=contiguous)
+
+    build_optimizer._reid_plugins_non_contiguous = True
+    for module_name in ("fastreid.solver.build", "fastreid.solver", "fastreid.engine.defaults"):
+        setattr(importlib.import_module(module_name), "build_optimizer", build_optimizer)
+    return True
+
+
 @_patch("cpu_distributed_launch",
         "fastreid's launch() asserts CUDA and forces the NCCL backend when world_size > 1; on CPU this uses gloo "
         "so `--num-gpus N` (N processes) and multi-machine runs work")

@@ -1,4 +1,6 @@
-"""Evaluators selectable by name through cfg.TEST.EVALUATOR (fast-reid has no evaluator registry)."""
+"""Evaluators selectable by name through cfg.TEST.EVALUATOR (fast-reid has no evaluator registry).
+
+Registered: ReidEvaluator (fast-reid's own) and FastReidEvaluator (evaluator.py, registered on import)."""
 from fastreid.evaluation import ReidEvaluator
 from fastreid.utils.registry import Registry
 

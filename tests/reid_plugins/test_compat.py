@@ -198,3 +198,35 @@ def test_distributed_launch_on_cpu(tmp_path):
     ok = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=240)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert ok.stdout.strip() == "sum 2 3.0"
+
+
+def test_contiguous_params_needed_and_weights_update():
+    # One SimpleTrainer step of a tiny model through fast-reid's own DefaultTrainer.build_optimizer: without the
+    # patch the optimizer holds views of a flat buffer that zero_grad() detached, so the weight never moves.
+    code = """
+        import torch, reid_plugins
+        from fastreid.config import get_cfg
+        from fastreid.engine.defaults import DefaultTrainer
+        from fastreid.engine.train_loop import SimpleTrainer
+        cfg = get_cfg(); cfg.SOLVER.OPT = "SGD"; cfg.SOLVER.BASE_LR = 0.1; cfg.SOLVER.MOMENTUM = 0.0
+        class Tiny(torch.nn.Module):
+            def __init__(self):
+                super().__init__(); self.fc = torch.nn.Linear(2, 1)
+            def forward(self, batch):
+                return {"loss": (self.fc(batch) ** 2).mean()}
+        model = Tiny()
+        optimizer, wrapper = DefaultTrainer.build_optimizer(cfg, model)
+        before = model.fc.weight.detach().clone()
+        trainer = SimpleTrainer(model, [torch.ones(4, 2)], optimizer, wrapper)
+        trainer.iter = 0
+        trainer.storage = __import__("fastreid.utils.events", fromlist=["EventStorage"]).EventStorage(0)
+        with trainer.storage:
+            trainer.run_step()
+        print(bool(torch.equal(before, model.fc.weight.detach())))
+    """
+    broken = run_python(code, disable="contiguous_params_zero_grad")
+    assert broken.returncode == 0, broken.stderr
+    assert broken.stdout.strip().splitlines()[-1] == "True"  # weight unchanged: the bug
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().splitlines()[-1] == "False"

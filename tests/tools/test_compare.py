@@ -1,0 +1,136 @@
+"""tools/compare.py with a fake entry script: commands, resume, Markdown table, chart, failures, spec errors."""
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location("compare_tool", os.path.join(ROOT, "tools", "compare.py"))
+compare = importlib.util.module_from_spec(_spec)
+sys.modules["compare_tool"] = compare  # dataclasses look their module up there
+_spec.loader.exec_module(compare)
+
+FAKE_ENTRY = '''
+import ast, json, os, sys
+args = sys.argv[1:]
+config = args[args.index("--config-file") + 1]
+opts = args[args.index("--config-file") + 2:]
+kv = dict(zip(opts[::2], opts[1::2]))
+os.makedirs(kv["OUTPUT_DIR"], exist_ok=True)
+with open(os.path.join(kv["OUTPUT_DIR"], "calls.txt"), "a") as f:
+    f.write(json.dumps(args) + "\\n")
+scores = json.load(open(config))
+if scores.get("fail"):
+    sys.exit(3)
+tests = ast.literal_eval(kv["DATASETS.TESTS"])
+json.dump({name: scores[name] for name in tests}, open(os.path.join(kv["OUTPUT_DIR"], "results.json"), "w"))
+'''
+
+SCORES = {
+    "BoT": {"B": {"mAP": 30.0, "Rank-1": 50.0}, "C": {"mAP": 20.0, "Rank-1": 40.0}, "D": {"mAP": 1, "Rank-1": 2}},
+    "Ours": {"B": {"mAP": 35.5, "Rank-1": 48.2}, "C": {"mAP": 22.1, "Rank-1": 41.0}},
+    "Extra": {"B": {"mAP": 10.0, "Rank-1": 20.0}, "C": {"mAP": 24.0, "Rank-1": 30.0}},
+}
+EXPECTED_TABLE = """### A->BC (trained on A)
+
+Each cell: mAP / Rank-1 (%).
+
+| Method | B | C | Average |
+|---|---|---|---|
+| BoT | 30.0 / **50.0** | 20.0 / 40.0 | 25.0 / **45.0** |
+| Ours | **35.5** / 48.2 | 22.1 / **41.0** | **28.8** / 44.6 |
+| Extra | 10.0 / 20.0 | **24.0** / 30.0 | 17.0 / 25.0 |
+"""
+
+
+@pytest.fixture
+def setup(tmp_path):
+    entry = tmp_path / "fake_train_net.py"
+    entry.write_text(FAKE_ENTRY)
+    configs = {}
+    for name, scores in SCORES.items():
+        configs[name] = tmp_path / f"{name}.json"
+        configs[name].write_text(json.dumps(scores))
+    spec = {"protocol": "A->BC", "output_root": str(tmp_path / "out"), "sources": ["A"], "targets": ["B", "C"],
+            "common_opts": ["TEST.EVALUATOR", "FastReidEvaluator"],
+            "methods": [{"name": n, "entry": str(entry), "config": str(configs[n]), "opts": ["SEED", 1]}
+                        for n in ("BoT", "Ours")]}
+    spec_path = tmp_path / "spec.yml"
+    spec_path.write_text(json.dumps(spec))  # JSON is valid YAML
+    extra = ["--method", "Extra", str(entry), str(configs["Extra"]), "SOLVER.MAX_EPOCH", "2"]
+    return tmp_path, str(spec_path), extra, entry, configs
+
+
+def calls(tmp_path, name):
+    with open(tmp_path / "out" / name / "calls.txt") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_runs_tabulates_and_resumes(setup, capsys):
+    tmp_path, spec, extra, entry, configs = setup
+    assert compare.main(["--spec", spec] + extra) == 0
+    (argv,) = calls(tmp_path, "Extra")
+    assert argv == ["--config-file", str(configs["Extra"]), "OUTPUT_DIR", str(tmp_path / "out" / "Extra"),
+                    "DATASETS.NAMES", '("A",)', "DATASETS.TESTS", '("B", "C",)', "TEST.EVALUATOR",
+                    "FastReidEvaluator", "SOLVER.MAX_EPOCH", "2"]
+    assert calls(tmp_path, "BoT")[0][-2:] == ["SEED", "1"]
+
+    with open(tmp_path / "out" / "comparison.md") as f:
+        assert f.read() == EXPECTED_TABLE
+    with Image.open(tmp_path / "out" / "comparison.png") as img:
+        assert img.format == "PNG" and img.size[0] >= 500
+    saved = json.load(open(tmp_path / "out" / "comparison.json"))
+    assert saved["results"]["Ours"]["C"]["Rank-1"] == 41.0 and saved["status"]["Ours"] == "ran"
+
+    assert compare.main(["--spec", spec] + extra) == 0  # resume: nothing runs again
+    assert [len(calls(tmp_path, n)) for n in ("BoT", "Ours", "Extra")] == [1, 1, 1]
+    assert compare.main(["--spec", spec, "--force", "--only", "BoT"]) == 0
+    assert [len(calls(tmp_path, n)) for n in ("BoT", "Ours")] == [2, 1]
+    assert EXPECTED_TABLE.splitlines()[6] in capsys.readouterr().out
+
+
+def test_failed_and_missing_runs_are_reported(setup):
+    tmp_path, spec, extra, entry, configs = setup
+    configs["Ours"].write_text(json.dumps({"fail": True}))
+    assert compare.main(["--spec", spec, "--only", "BoT", "Ours"]) == 1
+    table = open(tmp_path / "out" / "comparison.md").read()
+    assert "| Ours | failed | failed | failed |" in table
+    assert "compare_run.log" in os.listdir(tmp_path / "out" / "Ours")
+
+    assert compare.main(["--spec", spec, "--collect-only"] + extra) == 1  # Extra never ran: missing, not run
+    assert not (tmp_path / "out" / "Extra").exists()
+    assert "| Extra | missing | missing | missing |" in open(tmp_path / "out" / "comparison.md").read()
+
+
+def test_targets_default_to_what_the_runs_report(setup):
+    tmp_path, spec, extra, entry, configs = setup
+    proto = compare.load_protocol(None, [["BoT", str(entry), str(configs["BoT"])]], output_root=str(tmp_path / "o"),
+                                  targets=["B", "C", "D"])
+    assert compare.run_methods(proto, sys.executable) == {"BoT": "ran"}
+    proto.targets = []
+    assert compare.targets_of(proto, compare.collect(proto)) == ["B", "C", "D"]
+
+
+@pytest.mark.parametrize("spec, cli, message", [
+    ({"methodz": []}, [], r"unknown key\(s\) \['methodz'\]"),
+    ({}, [], "no methods"),
+    ({"methods": [{"name": "a", "entry": "x.py"}]}, [], r"methods\[0\]: .*missing key\(s\) \['config'\]"),
+    ({"methods": [{"name": "a/b", "entry": "x", "config": "y"}]}, [], "must be letters, digits"),
+    ({"methods": [{"name": "a", "entry": "x", "config": "y", "opts": ["K"]}]}, [], "opts must be KEY VALUE pairs"),
+    ({}, [["a", "x", "y"], ["a", "x", "y"]], r"must be unique .*\['a'\] repeated"),
+    ({}, [["a", "x"]], "expected NAME ENTRY CONFIG"),
+])
+def test_spec_errors(tmp_path, spec, cli, message):
+    path = tmp_path / "spec.yml"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(compare.SpecError, match=message):
+        compare.load_protocol(str(path), cli)
+
+
+def test_missing_entry_script_is_named(tmp_path, capsys):
+    assert compare.main(["--method", "M", str(tmp_path / "nope.py"), "cfg.yml",
+                         "--output-root", str(tmp_path / "o")]) == 2
+    assert "method M: entry script" in capsys.readouterr().err

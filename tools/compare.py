@@ -1,0 +1,332 @@
+#!/usr/bin/env python
+"""Compare methods on one protocol (source dataset(s) -> target datasets): run or collect each method, then write a
+Markdown table and a bar chart (mAP / Rank-1 per target domain).
+
+    python tools/compare.py --spec configs/Synth/compare_A.yml
+    python tools/compare.py --spec spec.yml --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2
+    python tools/compare.py --method BoT tools/train_net.py configs/Synth/bagtricks_A.yml --sources SynthPedA \\
+        --targets SynthPedB SynthPedC --output-root outputs/compare/A
+
+Spec file (YAML or JSON; every key optional except methods, when no --method is given):
+    protocol: A->BCD                   # title of the table / chart
+    output_root: outputs/compare/A     # method M runs with OUTPUT_DIR <output_root>/<M>
+    sources: [SynthPedA]               # -> DATASETS.NAMES for every method (default: as in each config)
+    targets: [SynthPedB, SynthPedC]    # -> DATASETS.TESTS for every method, and the table's column order
+    metrics: [mAP, Rank-1]             # keys read from results.json
+    common_opts: [TEST.EVALUATOR, FastReidEvaluator]   # KEY VALUE pairs appended for every method
+    methods:
+      - {name: BoT, entry: tools/train_net.py, config: configs/Synth/bagtricks_A.yml, opts: [SOLVER.MAX_EPOCH, 2]}
+Each entry script takes tools/train_net.py's CLI (--config-file FILE KEY VALUE ...) and, through PluginTrainer.test,
+writes <OUTPUT_DIR>/results.json = {dataset: {metric: value}}. A method whose results.json exists is not run again
+(resume; --force re-runs). Relative paths are taken from the working directory, else from the repository root.
+Outputs: <output_root>/comparison.{md,png,json}; each run's log is <output_root>/<M>/compare_run.log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods"}
+METHOD_KEYS = {"name", "entry", "config", "opts"}
+DEFAULT_METRICS = ["mAP", "Rank-1"]
+
+
+class SpecError(ValueError):
+    pass
+
+
+@dataclass
+class Method:
+    name: str
+    entry: str
+    config: str
+    opts: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Protocol:
+    protocol: str
+    output_root: str
+    methods: List[Method]
+    sources: List[str] = field(default_factory=list)
+    targets: List[str] = field(default_factory=list)
+    metrics: List[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    common_opts: List[str] = field(default_factory=list)
+
+    def output_dir(self, method: Method) -> str:
+        return os.path.join(self.output_root, method.name)
+
+
+# ------------------------------------------------------------------------------------------------ spec
+def load_protocol(spec_path: Optional[str], cli_methods=(), output_root=None, sources=None, targets=None,
+                  metrics=None, protocol=None) -> Protocol:
+    spec = {}
+    if spec_path:
+        if not os.path.isfile(spec_path):
+            raise SpecError(f"spec file {spec_path!r} does not exist")
+        with open(spec_path) as f:
+            spec = yaml.safe_load(f) or {}
+        if not isinstance(spec, dict):
+            raise SpecError(f"{spec_path}: expected a mapping with keys {sorted(SPEC_KEYS)}")
+        unknown = set(spec) - SPEC_KEYS
+        if unknown:
+            raise SpecError(f"{spec_path}: unknown key(s) {sorted(unknown)}; expected some of {sorted(SPEC_KEYS)}")
+    where = spec_path or "command line"
+    methods = [_method(m, f"{where}: methods[{i}]") for i, m in enumerate(spec.get("methods") or [])]
+    for i, args in enumerate(cli_methods):
+        if len(args) < 3 or len(args[3:]) % 2:
+            raise SpecError(f"--method #{i + 1} {args}: expected NAME ENTRY CONFIG [KEY VALUE ...]")
+        methods.append(_method({"name": args[0], "entry": args[1], "config": args[2], "opts": args[3:]},
+                               f"--method {args[0]}"))
+    if not methods:
+        raise SpecError("no methods: give a spec file with 'methods' and/or --method NAME ENTRY CONFIG ...")
+    names = [m.name for m in methods]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SpecError(f"method names must be unique (they name the output folders): {duplicates} repeated")
+    name = protocol or spec.get("protocol") or "comparison"
+    root = output_root or spec.get("output_root") or os.path.join("outputs", "compare", _safe(name))
+    common = [str(x) for x in spec.get("common_opts") or []]
+    if len(common) % 2:
+        raise SpecError(f"{where}: common_opts must be KEY VALUE pairs, got {common}")
+    return Protocol(protocol=str(name), output_root=root, methods=methods,
+                    sources=list(sources or spec.get("sources") or []),
+                    targets=list(targets or spec.get("targets") or []),
+                    metrics=list(metrics or spec.get("metrics") or DEFAULT_METRICS), common_opts=common)
+
+
+def _method(raw, where) -> Method:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a mapping with keys {sorted(METHOD_KEYS)}, got {raw!r}")
+    unknown = set(raw) - METHOD_KEYS
+    missing = {"name", "entry", "config"} - set(raw)
+    if unknown or missing:
+        raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}, missing key(s) {sorted(missing)}")
+    name = str(raw["name"])
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+        raise SpecError(f"{where}: method name {name!r} must be letters, digits, '_', '.', '+', '-' (a folder name)")
+    opts = [str(x) for x in raw.get("opts") or []]
+    if len(opts) % 2:
+        raise SpecError(f"{where}: opts must be KEY VALUE pairs, got {opts}")
+    return Method(name, str(raw["entry"]), str(raw["config"]), opts)
+
+
+def resolve(path: str, what: str) -> str:
+    for candidate in (path, os.path.join(REPO, path)):
+        if os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    raise SpecError(f"{what} {path!r} not found (looked in {os.getcwd()} and {REPO})")
+
+
+# ------------------------------------------------------------------------------------------------ running
+def command(proto: Protocol, method: Method, python: str) -> List[str]:
+    cmd = [python, resolve(method.entry, f"method {method.name}: entry script"), "--config-file",
+           resolve(method.config, f"method {method.name}: config file"), "OUTPUT_DIR", proto.output_dir(method)]
+    if proto.sources:
+        cmd += ["DATASETS.NAMES", _tuple(proto.sources)]
+    if proto.targets:
+        cmd += ["DATASETS.TESTS", _tuple(proto.targets)]
+    return cmd + proto.common_opts + method.opts  # the method's own opts win over the common ones
+
+
+def run_methods(proto: Protocol, python: str, force=False, collect_only=False, dry_run=False) -> Dict[str, str]:
+    """Run every method without results.json; returns {method: status} (done / skipped / failed / missing)."""
+    status = {}
+    for method in proto.methods:
+        out_dir = proto.output_dir(method)
+        results = os.path.join(out_dir, "results.json")
+        if collect_only or (os.path.isfile(results) and not force):
+            status[method.name] = "collected" if os.path.isfile(results) else "missing"
+            continue
+        cmd = command(proto, method, python)
+        print(f"[compare] {method.name}: {' '.join(cmd)}", flush=True)
+        if dry_run:
+            status[method.name] = "dry-run"
+            continue
+        os.makedirs(out_dir, exist_ok=True)
+        if force and os.path.isfile(results):
+            os.remove(results)  # a failed re-run must not leave the old numbers looking fresh
+        log = os.path.join(out_dir, "compare_run.log")
+        with open(log, "w") as f:
+            code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+        ok = code == 0 and os.path.isfile(results)
+        status[method.name] = "ran" if ok else "failed"
+        if not ok:
+            print(f"[compare] {method.name} FAILED (exit code {code}{'' if code else ', no results.json'}): "
+                  f"see {log}", flush=True)
+    return status
+
+
+def collect(proto: Protocol) -> Dict[str, Dict[str, Dict[str, float]]]:
+    table = {}
+    for method in proto.methods:
+        path = os.path.join(proto.output_dir(method), "results.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                table[method.name] = json.load(f)
+    return table
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+def targets_of(proto: Protocol, results) -> List[str]:
+    if proto.targets:
+        return list(proto.targets)
+    seen = []
+    for per_method in results.values():
+        seen += [t for t in per_method if t not in seen]
+    return seen
+
+
+def markdown(proto: Protocol, results, status) -> str:
+    targets = targets_of(proto, results)
+    metric_names = " / ".join(proto.metrics)
+    source = f" (trained on {', '.join(proto.sources)})" if proto.sources else ""
+    lines = [f"### {proto.protocol}{source}", "", f"Each cell: {metric_names} (%).", "",
+             "| Method | " + " | ".join(targets + ["Average"]) + " |", "|---" * (len(targets) + 2) + "|"]
+    results = {name: with_average(res, targets, proto.metrics) for name, res in results.items()}
+    best = {(t, m): max((_value(r, t, m) for r in results.values() if _value(r, t, m) is not None), default=None)
+            for t in targets + ["Average"] for m in proto.metrics}
+    for method in proto.methods:
+        res = results.get(method.name)
+        if res is None:
+            lines.append(f"| {method.name} | " + " | ".join([status.get(method.name, "missing")] * (len(targets) + 1))
+                         + " |")
+            continue
+        cells = []
+        for t in targets + ["Average"]:
+            parts = []
+            for m in proto.metrics:
+                v = _value(res, t, m)
+                parts.append("–" if v is None else (f"**{v:.1f}**" if v == best[(t, m)] else f"{v:.1f}"))
+            cells.append(" / ".join(parts))
+        lines.append(f"| {method.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def with_average(res, targets, metrics):
+    """Adds "Average" over the targets (only when every target has the metric)."""
+    res = dict(res)
+    res["Average"] = {m: sum(res[t][m] for t in targets) / len(targets) for m in metrics
+                      if targets and all(_value(res, t, m) is not None for t in targets)}
+    return res
+
+
+def _value(res, target, metric):
+    value = res.get(target, {}).get(metric)
+    return None if value is None else float(value)
+
+
+def bar_chart(proto: Protocol, results, path: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    targets = targets_of(proto, results)
+    groups = targets + (["Average"] if len(targets) > 1 else [])
+    names = [m.name for m in proto.methods if m.name in results]
+    panel_width = max(5.0, 0.35 * len(groups) * max(2, len(names)))
+    fig, axes = plt.subplots(1, len(proto.metrics), figsize=(panel_width * len(proto.metrics), 4), squeeze=False)
+    width = 0.8 / max(1, len(names))
+    for ax, metric in zip(axes[0], proto.metrics):
+        for i, name in enumerate(names):
+            res = with_average(results[name], targets, proto.metrics)
+            values = [_value(res, g, metric) for g in groups]
+            xs = np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width
+            bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name)
+            for bar, v in zip(bars, values):
+                if v is not None:
+                    ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(np.arange(len(groups)))
+        ax.set_xticklabels(groups, rotation=15)
+        ax.set_ylabel(f"{metric} (%)")
+        ax.set_ylim(0, 105)
+        ax.set_title(metric)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(proto.protocol + (f"  (sources: {', '.join(proto.sources)})" if proto.sources else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(proto: Protocol, results, status) -> Dict[str, str]:
+    os.makedirs(proto.output_root, exist_ok=True)
+    paths = {k: os.path.join(proto.output_root, f"comparison.{k}") for k in ("md", "png", "json")}
+    with open(paths["md"], "w") as f:
+        f.write(markdown(proto, results, status))
+    with open(paths["json"], "w") as f:
+        json.dump({"protocol": proto.protocol, "sources": proto.sources, "targets": targets_of(proto, results),
+                   "status": status, "results": results}, f, indent=2, sort_keys=True)
+    if results:
+        bar_chart(proto, results, paths["png"])
+    else:
+        paths.pop("png")
+    return paths
+
+
+def _tuple(names: List[str]) -> str:
+    return "(" + ", ".join(f'"{n}"' for n in names) + ",)"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--spec", help="YAML/JSON protocol spec (see above)")
+    p.add_argument("--method", nargs="+", action="append", default=[], metavar="ARG",
+                   help="NAME ENTRY CONFIG [KEY VALUE ...]; repeatable, added after the spec's methods")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="run / show only these methods")
+    p.add_argument("--output-root", help="overrides the spec's output_root")
+    p.add_argument("--protocol", help="overrides the spec's protocol title")
+    p.add_argument("--sources", nargs="+", help="overrides the spec's sources (DATASETS.NAMES)")
+    p.add_argument("--targets", nargs="+", help="overrides the spec's targets (DATASETS.TESTS)")
+    p.add_argument("--metrics", nargs="+", help="results.json keys to show (default: mAP Rank-1)")
+    p.add_argument("--collect-only", action="store_true", help="run nothing; tabulate existing results.json")
+    p.add_argument("--force", action="store_true", help="re-run methods that already have results.json")
+    p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the entry scripts")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        proto = load_protocol(args.spec, args.method, args.output_root, args.sources, args.targets, args.metrics,
+                              args.protocol)
+        if args.only:
+            unknown = set(args.only) - {m.name for m in proto.methods}
+            if unknown:
+                raise SpecError(f"--only {sorted(unknown)}: no such method (have {[m.name for m in proto.methods]})")
+            proto.methods = [m for m in proto.methods if m.name in args.only]
+        status = run_methods(proto, args.python, args.force, args.collect_only, args.dry_run)
+    except SpecError as e:
+        print(f"compare.py: error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        return 0
+    results = collect(proto)
+    paths = write_outputs(proto, results, status)
+    print(open(paths["md"]).read())
+    print("[compare] wrote " + ", ".join(paths.values()))
+    bad = [n for n, s in status.items() if s in ("failed", "missing")]
+    if bad:
+        print(f"[compare] no results for: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
