@@ -22,11 +22,19 @@ echo "[bootstrap] setting up $VENV (about 2-3 minutes on a fresh machine)" >&2
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 export PIP_PROGRESS_BAR=off
 
-# 1. torch + torchvision from the CPU index (this machine's local wheel cache satisfies it first).
-TORCH_INDEX=${REID_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
-"${PIP[@]}" install -q -c requirements/constraints.txt --extra-index-url "$TORCH_INDEX" torch torchvision
+# 1. torch + torchvision. The CPU pair in requirements/constraints.txt comes from the configured indexes / local
+#    wheel cache when they have it; otherwise from PyTorch's CPU index (or REID_TORCH_INDEX). Trying the configured
+#    indexes first keeps machines that cannot reach download.pytorch.org from stalling on its retries.
+PIN=(-c requirements/constraints.txt)
+if [ -n "${REID_TORCH_INDEX:-}" ]; then
+  PIN=()  # the user's build replaces the CPU pair; step 2 keeps whatever step 1 installed
+  "${PIP[@]}" install -q --extra-index-url "$REID_TORCH_INDEX" ${REID_TORCH_PIN:-torch torchvision}
+elif ! "${PIP[@]}" install -q -c requirements/constraints.txt torch torchvision 2>/dev/null; then
+  "${PIP[@]}" install -q -c requirements/constraints.txt --extra-index-url https://download.pytorch.org/whl/cpu \
+    torch torchvision
+fi
 # 2. this package with its dependencies, torch held at the pair above.
-"${PIP[@]}" install -q -c requirements/constraints.txt -r requirements/build.txt -e ".[test]"
+"${PIP[@]}" install -q ${PIN[@]+"${PIN[@]}"} -r requirements/build.txt -e ".[test]"
 # 3. packages whose declared dependencies are wrong for us.
 "${PIP[@]}" install -q --no-deps -r requirements/nodeps.txt
 # 4. fastreid's Cython ranker, built with the venv's python (fastreid would otherwise try `make` at run time).
