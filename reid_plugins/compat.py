@@ -233,6 +233,30 @@ def _contiguous_params_zero_grad() -> bool:
     return True
 
 
+@_patch("read_image_rgb",
+        "fastreid's read_image keeps the file's mode (RGBA / CMYK / LA give 4 or 2 channels, palette images their "
+        "indices) and a truncated or corrupt file fails without its name; images are read as RGB and errors name "
+        "the file")
+def _read_image_rgb() -> bool:
+    import fastreid.data.common as common
+    import fastreid.data.data_utils as data_utils
+
+    original = data_utils.read_image
+    if getattr(original, "_reid_plugins_rgb", False):
+        return False
+
+    def read_image(file_name, format=None):
+        try:
+            return original(file_name, format or "RGB")
+        except (OSError, ValueError, SyntaxError) as e:
+            raise OSError(f"cannot read image {file_name!r}: {type(e).__name__}: {e} "
+                          f"(expected an image file PIL can decode)") from e
+
+    read_image._reid_plugins_rgb = True
+    data_utils.read_image = common.read_image = read_image
+    return True
+
+
 @_patch("cpu_distributed_launch",
         "fastreid's launch() asserts CUDA and forces the NCCL backend when world_size > 1; on CPU this uses gloo "
         "so `--num-gpus N` (N processes) and multi-machine runs work")

@@ -42,10 +42,19 @@ def apply_dataset_root(cfg: CN) -> str:
     return root
 
 
+class ConfigError(KeyError, ValueError):
+    """A config file or KEY VALUE option that does not fit the schema. Both a KeyError and a ValueError, so that code
+    catching what yacs raises (KeyError: unknown key, ValueError: wrong type) keeps working."""
+
+    def __str__(self):  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
 def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable[Callable[[CN], None]] = ()) -> CN:
     """get_cfg + our keys + project keys, merged with a file and a KEY VALUE list; device and dataset root resolved.
 
-    Unknown keys and values of the wrong type raise yacs errors that name the key."""
+    Unknown keys, values of the wrong type, malformed YAML and odd option lists raise ConfigError naming the source
+    (file or command line), the key and what was expected."""
     cfg = get_cfg()
     add_reid_plugins_config(cfg)
     for fn in add_fns:
@@ -53,11 +62,29 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
     if config_file:
         if not os.path.isfile(config_file):
             raise FileNotFoundError(f"config file {config_file!r} does not exist")
-        cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
+        _merge(cfg.merge_from_file, config_file, f"config file {config_file!r}")
+    opts = list(opts)
+    if len(opts) % 2:
+        raise ConfigError(f"command-line options must be KEY VALUE pairs; got {len(opts)} items: {opts}")
+    _merge(cfg.merge_from_list, opts, "command-line option")
     resolve_device(cfg)
     apply_dataset_root(cfg)
     return cfg
+
+
+def _merge(merge, arg, source: str) -> None:
+    import yaml
+
+    try:
+        merge(arg)
+    except (KeyError, AssertionError) as e:  # yacs: "Non-existent config key: A.B" (file) / "Non-existent key" (list)
+        raise ConfigError(f"{source}: {e.args[0] if e.args else e} (not a key of fast-reid, reid_plugins or the "
+                          f"project's add_*_config; check its spelling and nesting)") from e
+    except ValueError as e:  # yacs: "Type mismatch (<class 'int'> vs. <class 'str'>) with values (8 vs. x) for ..."
+        raise ConfigError(f"{source}: {e} (the value must have the type of the default, written as in YAML: 8 for "
+                          f"an int, 0.1 for a float, True for a bool, (\"A\",) or [1, 2] for a tuple / list)") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source} is not valid YAML: {e}") from e
 
 
 def setup_cfg(args, add_fns: Iterable[Callable[[CN], None]] = ()) -> CN:

@@ -160,6 +160,9 @@ def run_methods(proto: Protocol, python: str, force=False, collect_only=False, d
             code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
         ok = code == 0 and os.path.isfile(results)
         status[method.name] = "ran" if ok else "failed"
+        if code != 0 and os.path.isfile(results):
+            # numbers of a run that crashed afterwards must not be collected (or skipped) as finished next time
+            os.replace(results, os.path.join(out_dir, "results.failed.json"))
         if not ok:
             print(f"[compare] {method.name} FAILED (exit code {code}{'' if code else ', no results.json'}): "
                   f"see {log}", flush=True)

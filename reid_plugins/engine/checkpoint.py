@@ -63,9 +63,9 @@ class PluginCheckpointer(Checkpointer):
 
     def _load_model(self, checkpoint):
         if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+            found = sorted(checkpoint)[:10] if isinstance(checkpoint, dict) else type(checkpoint)
             raise CheckpointMismatchError(
-                f"checkpoint has no 'model' entry (keys: {sorted(checkpoint)[:10] if isinstance(checkpoint, dict) else type(checkpoint)}); "
-                f"expected a fast-reid / reid_plugins checkpoint")
+                f"checkpoint has no 'model' entry (keys: {found}); expected a fast-reid / reid_plugins checkpoint")
         state = checkpoint["model"]
         own = self.model.state_dict()
         total = sum(v.numel() for v in own.values()) or 1

@@ -4,9 +4,12 @@
 - the evaluator is chosen by name (TEST.EVALUATOR) from reid_plugins.evaluation.EVALUATOR_REGISTRY, so
   TEST.EVAL_PERIOD and --eval-only use it;
 - DistributedDataParallel gets no device_ids on CPU (fast-reid passes the local rank, which only works for GPUs);
+  every rank evaluates with rank 0's buffers, and ranks that would resume from different epochs are stopped;
 - checkpoints are written atomically, loaded with weights_only=True, refused when they belong to another model, and
   carry the RNG states; `--resume` fast-forwards the sampler, so a resumed CPU run (DATALOADER.NUM_WORKERS 0) continues
-  with exactly the batches and random numbers of an uninterrupted one (reid_plugins.engine.checkpoint).
+  with exactly the batches and random numbers of an uninterrupted one (reid_plugins.engine.checkpoint);
+- a NaN / inf loss stops training with an error naming the loss, the iteration and the intact last checkpoint, and a
+  test set without query or gallery images is refused by name (reid_plugins.engine.guards).
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
 from .checkpoint import PluginCheckpointer, RNGState, fast_forward_loader
+from .guards import (check_query_gallery, check_same_resume_point, install_nonfinite_loss_guard,
+                     remove_stale_temp_files)
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +51,24 @@ class PluginTrainer(DefaultTrainer):
         for hook in self._hooks:  # fast-reid's PeriodicCheckpointer hook holds the checkpointer built above
             if isinstance(hook, hooks.PeriodicCheckpointer):
                 hook.checkpointer = self.checkpointer
+        install_nonfinite_loss_guard(self)
 
     def resume_or_load(self, resume=True):
+        if resume and comm.is_main_process():
+            for path in remove_stale_temp_files(self.cfg.OUTPUT_DIR):
+                logger.info("Removed %s, the partial write of a killed run", path)
         super().resume_or_load(resume=resume)
+        if resume and comm.get_world_size() > 1:
+            check_same_resume_point(comm.all_gather(self.start_epoch), self.cfg.OUTPUT_DIR)
         if resume and self.start_epoch > 0:
             fast_forward_loader(self.data_loader, self.start_epoch * self.iters_per_epoch)
             self._trainer._data_loader_iter = iter(self.data_loader)  # drawing its seed uses the torch RNG ...
-            self.rng_state.restore()  # ... so restore the saved states after it
             logger.info("Resumed at epoch %d: sampler fast-forwarded by %d batches", self.start_epoch,
                         self.start_epoch * self.iters_per_epoch)
+        # ... so restore the saved states after it. Also for checkpoints saved before the first epoch ended (a
+        # project's end-of-stage checkpoint): the random numbers drawn up to that save are not drawn again.
+        if resume:
+            self.rng_state.restore()
 
     def train(self):
         if self.start_epoch >= self.max_epoch:  # resuming a finished run: fast-reid would assert on missing results
@@ -84,15 +98,29 @@ class PluginTrainer(DefaultTrainer):
         from reid_plugins.evaluation import EVALUATOR_REGISTRY
 
         data_loader, num_query = cls.build_test_loader(cfg, dataset_name)
+        check_query_gallery(dataset_name, num_query, len(data_loader.dataset))
         evaluator_cls = EVALUATOR_REGISTRY.get(cfg.TEST.EVALUATOR)
         return data_loader, evaluator_cls(cfg, num_query, output_dir)
 
     @classmethod
     def test(cls, cfg, model):
+        sync_buffers_from_main_process(model)
         results = super().test(cfg, model)
         if comm.is_main_process() and cfg.OUTPUT_DIR:
             write_results(cfg, results)
         return results
+
+
+def sync_buffers_from_main_process(model) -> None:
+    """Give every process rank 0's buffers (BatchNorm running statistics, memories) before a distributed evaluation.
+
+    fast-reid wraps the model with DistributedDataParallel(broadcast_buffers=False), so every rank keeps buffers
+    computed from its own share of the batches. Each rank evaluates its shard of the test set with its own copy, so
+    without this the reported metrics belong to no single model, and not to the checkpoint rank 0 saves."""
+    if comm.get_world_size() < 2:
+        return
+    for buffer in model.buffers():
+        torch.distributed.broadcast(buffer, src=0)
 
 
 def write_results(cfg, results) -> str:

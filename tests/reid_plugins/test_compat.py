@@ -230,3 +230,29 @@ def test_contiguous_params_needed_and_weights_update():
     ok = run_python(code)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_read_image_rgb_needed_and_works(tmp_path):
+    # fast-reid's reader keeps an RGBA file's 4 channels (the model's 3-channel stem then fails) and a truncated file
+    # fails without its name; with the patch the image is RGB and the error names the file.
+    from PIL import Image
+
+    rgba, truncated = tmp_path / "alpha.png", tmp_path / "0001_c1s1_000001_00.jpg"
+    Image.new("RGBA", (16, 32), (200, 30, 40, 128)).save(rgba)
+    Image.new("RGB", (16, 32), (20, 40, 200)).save(truncated, quality=95)
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    code = f"""
+        import reid_plugins
+        from fastreid.data.common import CommDataset
+        print(CommDataset([({str(rgba)!r}, "d_1", "d_0")], transform=None)[0]["images"].mode)
+        try:
+            CommDataset([({str(truncated)!r}, "d_1", "d_0")], transform=None)[0]
+        except OSError as e:
+            print("named" if {truncated.name!r} in str(e) else "unnamed")
+    """
+    broken = run_python(code, disable="read_image_rgb")
+    assert broken.returncode == 0, broken.stderr
+    assert broken.stdout.split() == ["RGBA", "unnamed"]
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["RGB", "named"]

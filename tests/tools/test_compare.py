@@ -26,7 +26,10 @@ scores = json.load(open(config))
 if scores.get("fail"):
     sys.exit(3)
 tests = ast.literal_eval(kv["DATASETS.TESTS"])
-json.dump({name: scores[name] for name in tests}, open(os.path.join(kv["OUTPUT_DIR"], "results.json"), "w"))
+with open(os.path.join(kv["OUTPUT_DIR"], "results.json"), "w") as f:
+    json.dump({name: scores[name] for name in tests}, f)
+if scores.get("crash_after_results"):
+    sys.exit(4)
 '''
 
 SCORES = {
@@ -134,3 +137,14 @@ def test_missing_entry_script_is_named(tmp_path, capsys):
     assert compare.main(["--method", "M", str(tmp_path / "nope.py"), "cfg.yml",
                          "--output-root", str(tmp_path / "o")]) == 2
     assert "method M: entry script" in capsys.readouterr().err
+
+
+def test_a_run_that_crashes_after_writing_results_is_not_collected(setup):
+    tmp_path, spec, extra, entry, configs = setup
+    configs["Ours"].write_text(json.dumps(dict(SCORES["Ours"], crash_after_results=True)))
+    assert compare.main(["--spec", spec, "--only", "Ours"]) == 1
+    out = tmp_path / "out" / "Ours"
+    assert not (out / "results.json").exists()
+    assert json.load(open(out / "results.failed.json"))["B"]["mAP"] == 35.5  # kept for inspection, not lost
+    assert compare.main(["--spec", spec, "--only", "Ours"]) == 1  # not skipped as finished: it runs again
+    assert len(calls(tmp_path, "Ours")) == 2

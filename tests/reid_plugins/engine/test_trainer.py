@@ -153,3 +153,78 @@ def test_rng_state_round_trip():
     np.testing.assert_array_equal(got[1], expected[1])
     assert got[2] == expected[2]
     assert not state.restore()  # applied once
+
+
+class PoisonLoss(hooks.HookBase):
+    """Makes one loss NaN at one iteration (a numerically unstable loss), leaving the weights alone."""
+
+    def __init__(self, iteration, loss="loss_cls"):
+        self.iteration, self.loss = iteration, loss
+        self.model_bytes_after_epoch0 = None
+
+    def after_epoch(self):
+        if self.trainer.epoch == 0:
+            self.model_bytes_after_epoch0 = open(os.path.join(self.trainer.cfg.OUTPUT_DIR, "model_0000.pth"),
+                                                 "rb").read()
+
+    def before_step(self):
+        if self.trainer.iter == self.iteration:
+            loss = self.loss
+            self.trainer.model.register_forward_hook(lambda m, i, out: {**out, loss: out[loss] * float("nan")})
+
+
+def test_nan_loss_names_the_loss_and_iteration_and_keeps_the_last_checkpoint(tmp_path):
+    root = make_colour_market(str(tmp_path / "data"))
+    out = tmp_path / "run"
+    trainer = PluginTrainer(tiny_cfg(root, str(out), epochs=3))
+    assert trainer.iters_per_epoch == 3
+    poison = PoisonLoss(iteration=4)  # epoch 1, after model_0000.pth was written
+    trainer.register_hooks([poison])
+    trainer.resume_or_load(resume=False)
+    with pytest.raises(FloatingPointError) as e:
+        trainer.train()
+    msg = str(e.value)
+    assert "non-finite loss at iteration 4 (epoch 1): {'loss_cls': nan}" in msg
+    assert "loss_triplet" in msg  # every loss of the step is listed
+    assert f"the last checkpoint is {out / 'model_0000.pth'} (intact)" in msg and "--resume" in msg
+
+    assert open(out / "last_checkpoint").read() == "model_0000.pth"
+    assert sorted(p.name for p in out.glob("*.pth")) == ["model_0000.pth"]
+    assert open(out / "model_0000.pth", "rb").read() == poison.model_bytes_after_epoch0
+    fresh = PluginTrainer.build_model(tiny_cfg(root, str(tmp_path / "fresh")))
+    PluginCheckpointer(fresh).load(str(out / "model_0000.pth"))
+    assert all(bool(torch.isfinite(p).all()) for p in fresh.state_dict().values() if p.is_floating_point())
+
+
+def test_empty_query_set_is_refused_by_name(tmp_path):
+    root = make_colour_market(str(tmp_path / "data"))
+    query = os.path.join(root, "Market-1501-v15.09.15", "query")
+    for name in os.listdir(query):  # person id -1: junk detections, which fast-reid drops
+        os.rename(os.path.join(query, name), os.path.join(query, "-1" + name[4:]))
+    cfg = tiny_cfg(root, str(tmp_path / "run"))
+    with pytest.raises(ValueError, match=r"test set 'Market1501' .* has 0 query and 12 gallery images"):
+        PluginTrainer.test(cfg, PluginTrainer.build_model(cfg))
+    assert not os.path.exists(tmp_path / "run" / "results.json")
+
+
+def test_partial_writes_of_killed_runs_are_removed_on_resume(tmp_path):
+    from reid_plugins.engine.guards import remove_stale_temp_files
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("model_0001.pth", "model_0002.pth.tmp999999999", "last_checkpoint.tmp999999999",
+                 f"model_0003.pth.tmp{os.getpid()}", "notes.tmp1"):
+        (folder / name).write_bytes(b"x")
+    removed = remove_stale_temp_files(str(folder))
+    # the pid 999999999 is not running; this process is, so its write in progress stays
+    assert sorted(os.path.basename(p) for p in removed) == ["last_checkpoint.tmp999999999",
+                                                            "model_0002.pth.tmp999999999"]
+    assert sorted(os.listdir(folder)) == ["model_0001.pth", f"model_0003.pth.tmp{os.getpid()}", "notes.tmp1"]
+
+
+def test_processes_resuming_from_different_epochs_are_stopped():
+    from reid_plugins.engine.guards import check_same_resume_point
+
+    check_same_resume_point([3, 3], "/shared/run")
+    with pytest.raises(RuntimeError, match=r"rank 0: epoch 3, rank 1: epoch 0.*'/local/run'.*filesystem every machine"):
+        check_same_resume_point([3, 0], "/local/run")

@@ -1,0 +1,116 @@
+"""Config keys of BDAM (text-to-image Re-ID). Call add_bdam_config(cfg) before merge_from_file."""
+from fastreid.config import CfgNode as CN
+
+# Loss names (MODEL.BDAM.LOSSES.NAME / MODEL.BDAM.GRADNORM.TASKS), see bdam/losses.py
+ALL_LOSSES = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "GateReg", "FusionMatch")
+
+
+def add_bdam_config(cfg):
+    _C = cfg
+    _C.MODEL.META_ARCHITECTURE = "BDAMT2I"
+    # ViT-style normalisation (mean = std = 0.5) on fast-reid's 0-255 tensors
+    _C.MODEL.PIXEL_MEAN = [127.5, 127.5, 127.5]
+    _C.MODEL.PIXEL_STD = [127.5, 127.5, 127.5]
+
+    _C.MODEL.BDAM = CN()
+    _C.MODEL.BDAM.DROPOUT = 0.1            # "dropout 0.1 throughout": ViT, BERT, BDAM, fusion
+    # attention-probability dropout of ViT / BERT / BDAM; -1: same as DROPOUT. 0 lets torch use fused attention
+    # kernels (on CPU the dropout mask of [B, heads, L, L] costs more than the attention itself)
+    _C.MODEL.BDAM.ATTN_DROPOUT = -1.0
+    _C.MODEL.BDAM.EMBED_DIM = 512          # shared image-text space of the dual encoder (InfoNCE / retrieval)
+
+    # Image encoder: transformers ViTModel. PRETRAINED_DIR: a local vit-base-patch16-224 folder; empty: random init
+    # with the sizes below. Input size comes from INPUT.SIZE_TRAIN / SIZE_TEST.
+    _C.MODEL.BDAM.IMAGE = CN()
+    _C.MODEL.BDAM.IMAGE.PRETRAINED_DIR = ""
+    _C.MODEL.BDAM.IMAGE.PATCH_SIZE = 16
+    _C.MODEL.BDAM.IMAGE.HIDDEN_SIZE = 768
+    _C.MODEL.BDAM.IMAGE.NUM_LAYERS = 12
+    _C.MODEL.BDAM.IMAGE.NUM_HEADS = 12
+
+    # Text encoder: transformers BertModel. PRETRAINED_DIR: a local bert-base-uncased folder; "minilm": the
+    # bundled pretrained MiniLM-L6 (embedded default); empty: random init with the sizes below.
+    _C.MODEL.BDAM.TEXT = CN()
+    _C.MODEL.BDAM.TEXT.PRETRAINED_DIR = "minilm"
+    _C.MODEL.BDAM.TEXT.VOCAB = ""          # vocab.txt or a folder with one; empty: bundled bert-base-uncased vocab
+    _C.MODEL.BDAM.TEXT.LENGTH = 77         # tokens incl. [CLS]/[SEP]
+    _C.MODEL.BDAM.TEXT.POOL = "cls"        # "cls" | "mean" (masked mean of the last hidden states)
+    _C.MODEL.BDAM.TEXT.FREEZE = False      # frozen: no_grad + eval mode + a feature cache keyed by token ids
+    # "bn": BatchNorm1d on the pooled text feature. Frozen sentence encoders give anisotropic features (all pairs of
+    # synthetic captions at cosine ~0.97 from MiniLM's lower layers); centring and scaling per dimension lets the
+    # linear heads see the differences from the first step. "none": the paper's plain [CLS] feature.
+    _C.MODEL.BDAM.TEXT.FEAT_NORM = "none"
+    _C.MODEL.BDAM.TEXT.KEEP_LAYERS = 0     # > 0: keep only the lowest N layers of the pretrained text encoder
+    _C.MODEL.BDAM.TEXT.HIDDEN_SIZE = 768
+    _C.MODEL.BDAM.TEXT.NUM_LAYERS = 12
+    _C.MODEL.BDAM.TEXT.NUM_HEADS = 12
+
+    # Bidirectional Decoupling Alignment Module (paper Sec. 3.2)
+    _C.MODEL.BDAM.MODULE = CN()
+    _C.MODEL.BDAM.MODULE.ENABLED = True    # False: Table 1 baseline (mean patch token -> linear identity feature)
+    _C.MODEL.BDAM.MODULE.DIM = 768         # identity / clothing feature size (paper: 768)
+    _C.MODEL.BDAM.MODULE.NUM_LAYERS = 6    # self-attention layers per branch (paper: >3, Table 1 "Shallow" = 3)
+    _C.MODEL.BDAM.MODULE.NUM_HEADS = 12
+    _C.MODEL.BDAM.MODULE.MLP_RATIO = 4
+    _C.MODEL.BDAM.MODULE.CROSS_ATTN = True  # Table 1 "w/o Cross-Attn": False
+    _C.MODEL.BDAM.MODULE.CROSS_LAYERS = 1
+    _C.MODEL.BDAM.MODULE.GATE = True       # Table 1 "w/o Gate": False (f_id^gate = f_id_hat, f_clo^gate = f_clo_hat)
+
+    # Mamba fusion head (paper Sec. 3.4), used to re-score the dual encoder's top-K gallery images per text
+    _C.MODEL.BDAM.FUSION = CN()
+    _C.MODEL.BDAM.FUSION.ENABLED = True
+    _C.MODEL.BDAM.FUSION.DIM = 256         # Mamba d_model
+    _C.MODEL.BDAM.FUSION.ALIGN = "mlp"     # "mlp" | "linear" (Table 2 "w/o Alignment": plain linear resize)
+    _C.MODEL.BDAM.FUSION.GATE = True       # Table 2 "w/o Gate": fixed w = (0.5, 0.5)
+    _C.MODEL.BDAM.FUSION.MAMBA_LAYERS = 2  # Table 2 "w/o Mamba": 0
+    _C.MODEL.BDAM.FUSION.D_STATE = 16
+    _C.MODEL.BDAM.FUSION.D_CONV = 4
+    _C.MODEL.BDAM.FUSION.EXPAND = 2
+    _C.MODEL.BDAM.FUSION.OUT_DIM = 256     # D_out of f_final
+
+    _C.MODEL.BDAM.LOSSES = CN()
+    _C.MODEL.BDAM.LOSSES.NAME = ALL_LOSSES
+    _C.MODEL.BDAM.LOSSES.INFONCE = CN({"TAU": 0.02, "SCALE": 1.0})
+    _C.MODEL.BDAM.LOSSES.TRIPLET = CN({"MARGIN": 0.3, "SCALE": 1.0})
+    _C.MODEL.BDAM.LOSSES.ADV = CN({"TAU": 0.07, "SCALE": 1.0})
+    _C.MODEL.BDAM.LOSSES.HSIC = CN({"SCALE": 1.0})
+    _C.MODEL.BDAM.LOSSES.GATE_REG = CN({"SCALE": 0.1})
+    _C.MODEL.BDAM.LOSSES.FUSION = CN({"NUM_NEGATIVES": 8, "SCALE": 1.0})
+
+    # GradNorm over the task losses (reid_plugins.solver.gradnorm.GradNorm); losses not listed in TASKS keep their
+    # SCALE as a fixed weight. GateReg is not a task by default: it is ~0 at initialisation (gates at 0.5), so
+    # GradNorm's L_k(t)/L_k(0) ratio would be undefined.
+    _C.MODEL.BDAM.GRADNORM = CN()
+    _C.MODEL.BDAM.GRADNORM.ENABLED = True
+    _C.MODEL.BDAM.GRADNORM.TASKS = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "FusionMatch")
+    _C.MODEL.BDAM.GRADNORM.ALPHA = 1.5
+    _C.MODEL.BDAM.GRADNORM.LR = 0.025
+    _C.MODEL.BDAM.GRADNORM.MIN_WEIGHT = 1e-4
+    _C.MODEL.BDAM.GRADNORM.MAX_WEIGHT = 10.0
+    _C.MODEL.BDAM.GRADNORM.LOG_REG = 1e-3
+    # parameter name in the model; "auto": the MLP output projection of the last ViT layer (shared by every task)
+    _C.MODEL.BDAM.GRADNORM.SHARED_PARAM = "auto"
+
+    # torch intra-op threads (0: torch's default). On a CPU shared with other jobs, OpenMP threads that spin-wait for
+    # each other can make 2 threads many times slower than 1 (measured 10-50x on this project's shared 2-core VM)
+    _C.SOLVER.NUM_THREADS = 0
+    _C.SOLVER.LOG_PERIOD = 20              # iterations between progress lines (fast-reid hard-codes 200)
+
+    # Retrieval: dual-encoder similarity for all pairs, then the fusion head re-orders the top-K images per text
+    _C.TEST.RERANK_T2I = CN()
+    _C.TEST.RERANK_T2I.ENABLED = True
+    _C.TEST.RERANK_T2I.TOPK = 32
+    _C.TEST.RERANK_T2I.DUAL_WEIGHT = 0.0   # top-K order key: fusion logit + DUAL_WEIGHT * dual-encoder cosine
+    _C.TEST.RERANK_T2I.CHUNK = 4096        # pairs per fusion forward
+    _C.TEST.GATE_HIST = True               # PNG of the gate-weight distributions (paper Fig. 3) per evaluation
+    _C.TEST.EVALUATOR = "T2IRetrievalEvaluator"
+
+    _C.DATASETS.T2I = CN()
+    # replaces the released annotation of the training dataset(s), e.g. the captioning pipeline's output with
+    # identity_description / clothing_description (absolute, or relative to the dataset folder)
+    _C.DATASETS.T2I.ANNOTATION_FILE = ""
+    _C.DATASETS.T2I.ID_TEXT = "caption"    # identity text: "caption" | "identity_description"
+    _C.DATASETS.T2I.MISSING_DESCRIPTION = "caption"  # when a description is absent: "caption" (fallback) | "error"
+    _C.DATASETS.T2I.TEST_SPLIT = "test"    # "test" | "val" (split evaluated for DATASETS.TESTS)
+    _C.DATASETS.T2I.CHECK_IMAGES = True    # every annotated image must exist (checked once at load)
+    return cfg

@@ -1,0 +1,126 @@
+"""Reading and validating text-to-image annotation files (format: see the docstring of reid_plugins.data.t2i)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION_KEYS = ("identity_description", "clothing_description")
+
+
+class T2IAnnotationError(ValueError):
+    """An annotation file is missing, is not valid JSON, or an entry lacks a key / has a wrong type."""
+
+
+@dataclass
+class T2IEntry:
+    """One annotated image (one element of the annotation list)."""
+    index: int                      # position in the annotation list (for error messages)
+    split: str                      # "train" | "val" | "test" (any other split value is read as "val")
+    img_path: str                   # absolute path
+    rel_path: str                   # as written in the file
+    pid: int
+    captions: List[str]
+    identity_description: Optional[str] = None
+    clothing_description: Optional[str] = None
+    extra: Dict[str, object] = field(default_factory=dict)
+
+
+def split_of(value: str) -> str:
+    """The split rule of the official loaders: 'train' -> train, 'test' -> test, anything else -> val."""
+    return value if value in ("train", "test") else "val"
+
+
+def _require(entry: dict, key: str, types, path: str, index: int, what: str):
+    if key not in entry:
+        raise T2IAnnotationError(f"{path}: entry {index}: missing key {key!r} (expected {what}); "
+                                 f"keys present: {sorted(entry)}")
+    value = entry[key]
+    if not isinstance(value, types) or (types is int and isinstance(value, bool)):
+        raise T2IAnnotationError(f"{path}: entry {index}: key {key!r} must be {what}, got "
+                                 f"{type(value).__name__} {value!r:.80}")
+    return value
+
+
+def parse_entry(entry, *, path: str, index: int, image_key: str, image_root: str) -> T2IEntry:
+    """Validate one annotation entry and turn it into a :class:`T2IEntry`."""
+    if not isinstance(entry, dict):
+        raise T2IAnnotationError(f"{path}: entry {index}: expected an object with keys split/{image_key}/id/"
+                                 f"captions, got {type(entry).__name__}")
+    split = _require(entry, "split", str, path, index, "a string (train / val / test)")
+    rel = _require(entry, image_key, str, path, index, "a relative image path string")
+    if not rel.strip():
+        raise T2IAnnotationError(f"{path}: entry {index}: key {image_key!r} is empty (expected a relative image "
+                                 f"path)")
+    if os.path.isabs(rel) or ".." in rel.replace("\\", "/").split("/"):
+        raise T2IAnnotationError(f"{path}: entry {index}: key {image_key!r}={rel!r} must be a path relative to "
+                                 f"{image_root!r} that stays inside it")
+    pid = _require(entry, "id", int, path, index, "an integer person id")
+    captions = _require(entry, "captions", list, path, index, "a non-empty list of strings")
+    if not captions:
+        raise T2IAnnotationError(f"{path}: entry {index}: key 'captions' is an empty list (expected at least one "
+                                 f"caption)")
+    for j, c in enumerate(captions):
+        if not isinstance(c, str) or not c.strip():
+            raise T2IAnnotationError(f"{path}: entry {index}: key 'captions'[{j}] must be a non-empty string, got "
+                                     f"{c!r:.80}")
+    desc = {}
+    for key in DESCRIPTION_KEYS:
+        if key in entry and entry[key] is not None:
+            value = entry[key]
+            if not isinstance(value, str) or not value.strip():
+                raise T2IAnnotationError(f"{path}: entry {index}: key {key!r} must be a non-empty string when "
+                                         f"present, got {value!r:.80}")
+            desc[key] = value
+    known = {"split", image_key, "id", "captions", *DESCRIPTION_KEYS}
+    return T2IEntry(index=index, split=split_of(split), img_path=os.path.join(image_root, rel), rel_path=rel,
+                    pid=pid, captions=list(captions), extra={k: v for k, v in entry.items() if k not in known},
+                    **desc)
+
+
+def load_annotations(path: str, *, image_key: str, image_root: str, check_images: bool = True) -> List[T2IEntry]:
+    """Read a T2I annotation JSON list. Errors name the file, the entry index and the key.
+
+    ``check_images``: every referenced image must exist (reports the first missing entries and how many)."""
+    if not os.path.isfile(path):
+        raise T2IAnnotationError(f"annotation file {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise T2IAnnotationError(f"{path}: not valid JSON: {e}") from e
+    if not isinstance(data, list):
+        raise T2IAnnotationError(f"{path}: expected a JSON list with one object per image, got "
+                                 f"{type(data).__name__}")
+    if not data:
+        raise T2IAnnotationError(f"{path}: the annotation list is empty")
+    entries = [parse_entry(e, path=path, index=i, image_key=image_key, image_root=image_root)
+               for i, e in enumerate(data)]
+    seen: Dict[str, int] = {}
+    for e in entries:
+        if e.rel_path in seen:
+            raise T2IAnnotationError(f"{path}: entry {e.index}: key {image_key!r}={e.rel_path!r} repeats entry "
+                                     f"{seen[e.rel_path]} (expected one entry per image)")
+        seen[e.rel_path] = e.index
+    if check_images:
+        missing = [e for e in entries if not os.path.isfile(e.img_path)]
+        if missing:
+            head = ", ".join(f"entry {e.index} ({e.img_path})" for e in missing[:3])
+            raise T2IAnnotationError(f"{path}: {len(missing)} of {len(entries)} images are missing under "
+                                     f"{image_root!r}, e.g. {head}")
+    return entries
+
+
+def check_pid_splits(entries: Sequence[T2IEntry], path: str) -> None:
+    """Splits are identity-disjoint in all released datasets; a person in two splits would leak test identities."""
+    where: Dict[int, T2IEntry] = {}
+    for e in entries:
+        first = where.setdefault(e.pid, e)
+        if first.split != e.split:
+            raise T2IAnnotationError(f"{path}: entry {e.index}: person id {e.pid} is in split {e.split!r} but "
+                                     f"entry {first.index} puts it in {first.split!r} (splits must not share "
+                                     f"identities)")

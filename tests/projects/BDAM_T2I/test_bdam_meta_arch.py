@@ -1,0 +1,156 @@
+"""BDAMT2I on a tiny config: training losses, eval outputs, gate ranges, GradNorm's shared layer, dropout plumbing and
+config errors."""
+import bdam_path  # noqa: F401
+import pytest
+import torch
+import torch.nn.functional as F
+from fastreid.modeling import build_model
+
+from bdam.losses import info_nce
+from bdam_tiny import tiny_cfg
+from reid_plugins.losses import hsic_linear
+
+P, K, L = 3, 2, 12  # identities x captions per batch, text length (TINY_TEXT)
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 3000, (P * K, L), generator=g)
+    ids[:, 0], ids[:, -1] = 101, 102
+    mask = torch.ones(P * K, L, dtype=torch.long)
+    mask[1, 7:] = 0  # one padded text
+    return {"images": torch.rand(P * K, 3, 64, 32, generator=g) * 255,
+            "targets": torch.arange(P).repeat_interleave(K),
+            "id_input_ids": ids, "id_attention_mask": mask,
+            "clo_input_ids": ids.flip(0), "clo_attention_mask": mask.flip(0)}
+
+
+def _model(*extra, dropout="0.0"):
+    torch.manual_seed(0)
+    return build_model(tiny_cfg(extra=["MODEL.BDAM.DROPOUT", dropout, *extra]))
+
+
+def test_training_losses_are_finite_scalars_and_reach_every_trainable_part():
+    model = _model().train()
+    losses = model(_batch())
+    assert set(losses) == {"loss_infonce", "loss_triplet", "loss_adversarial", "loss_hsic", "loss_gatereg",
+                           "loss_fusionmatch"}
+    for name, value in losses.items():
+        assert value.shape == () and torch.isfinite(value) and value.requires_grad, name
+    assert losses["loss_hsic"] >= 0 and losses["loss_gatereg"] >= 0 and losses["loss_adversarial"] > 0
+    sum(losses.values()).backward()
+    for part in ("image_encoder", "text_encoder", "bdam", "clo_proj", "img_embed", "txt_embed", "fusion"):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(part) and p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), part
+
+
+def test_losses_match_an_independent_recomputation_from_the_encoders():
+    """Without dropout the training forward's InfoNCE / HSIC equal the formulas applied to encode_image/encode_text."""
+    model = _model().train()
+    batch = _batch()
+    losses = model(batch)
+    with torch.no_grad():
+        img = model.encode_image(batch["images"])
+        txt = model.encode_text(batch["id_input_ids"], batch["id_attention_mask"])
+    tau = model.loss_cfg.INFONCE.TAU
+    torch.testing.assert_close(losses["loss_infonce"].detach(),
+                               info_nce(img["img_emb"], txt["txt_emb"], batch["targets"], tau))
+    torch.testing.assert_close(losses["loss_hsic"].detach(), hsic_linear(img["f_id_gate"], img["f_clo_gate"]))
+    # the fusion candidates per text: its own image + NUM_NEGATIVES (2) images of other identities -> CE >= 0
+    assert losses["loss_fusionmatch"] > 0
+
+
+def test_eval_outputs_shapes_norms_and_gate_range():
+    model = _model().eval()
+    batch = _batch()
+    with torch.no_grad():
+        out = model({"images": batch["images"]})
+        txt = model({"input_ids": batch["id_input_ids"], "attention_mask": batch["id_attention_mask"]})
+        parts = model.encode_image(batch["images"])
+    n = P * K
+    assert out["img_emb"].shape == (n, 24) and out["img_id"].shape == (n, 32) and out["gate"].shape == (n, 32)
+    assert txt["txt_emb"].shape == (n, 24) and txt["txt_id"].shape == (n, 16)
+    torch.testing.assert_close(out["img_emb"].norm(dim=1), torch.ones(n))
+    torch.testing.assert_close(txt["txt_emb"].norm(dim=1), torch.ones(n))
+    g = out["gate"]
+    assert ((g > 0) & (g < 1)).all()
+    # identity feature = g * f_id_hat (sent to the fusion head); clothing = (1 - g) * f_clo_hat (discarded there)
+    torch.testing.assert_close(out["img_id"], g * parts["f_id_hat"])
+    torch.testing.assert_close(parts["f_clo_gate"], (1 - g) * parts["f_clo_hat"])
+    # the fusion head's modality gate on (image, text) pairs is a 2-way distribution
+    fused = model.fusion(out["img_id"], txt["txt_id"])
+    w = fused["weights"]
+    assert w.shape == (n, 2) and ((w > 0) & (w < 1)).all()
+    torch.testing.assert_close(w.sum(1), torch.ones(n))
+    assert fused["score"].shape == (n,) and fused["final"].shape == (n, 8)
+
+
+def test_gradnorm_shared_layer_is_reached_by_every_task():
+    model = _model().train()
+    shared = model.gradnorm_shared_parameter("auto")
+    assert shared is model.image_encoder.layers[-1].mlp.fc2.weight  # last ViT layer's MLP output projection
+    losses = model(_batch())
+    for name, value in losses.items():
+        if name == "loss_gatereg":
+            continue  # not a GradNorm task (config.py)
+        (grad,) = torch.autograd.grad(value, shared, retain_graph=True)
+        assert grad.abs().sum() > 0, name
+    named = "bdam.gate.weight"
+    assert model.gradnorm_shared_parameter(named) is model.bdam.gate.weight
+    with pytest.raises(KeyError, match="no parameter 'nope'"):
+        model.gradnorm_shared_parameter("nope")
+
+
+def test_dropout_and_attention_dropout_plumbing():
+    model = _model("MODEL.BDAM.ATTN_DROPOUT", "-1.0", dropout="0.1")  # -1: same as DROPOUT (paper: 0.1 throughout)
+    assert model.image_encoder.config.hidden_dropout_prob == 0.1
+    assert model.image_encoder.config.attention_probs_dropout_prob == 0.1
+    assert model.text_encoder.bert.config.attention_probs_dropout_prob == 0.1
+    assert model.bdam.id_layers[0].self_attn.dropout == 0.1 and model.bdam.id_cross[0].attn.dropout == 0.1
+    assert model.fusion.drop.p == 0.1
+    fused = _model("MODEL.BDAM.ATTN_DROPOUT", "0.0", dropout="0.1")  # Synth-T2I: fused CPU attention kernels
+    assert fused.image_encoder.config.attention_probs_dropout_prob == 0.0
+    assert fused.image_encoder.config.hidden_dropout_prob == 0.1
+    assert fused.bdam.clo_layers[0].self_attn.dropout == 0.0 and fused.bdam.clo_layers[0].dropout1.p == 0.1
+
+
+def test_frozen_text_encoder_caches_and_takes_no_gradient():
+    model = _model("MODEL.BDAM.TEXT.FREEZE", "True").train()
+    enc = model.text_encoder
+    assert not enc.bert.training and not any(p.requires_grad for p in enc.bert.parameters())
+    batch = _batch()
+    first = enc(batch["id_input_ids"], batch["id_attention_mask"])
+    assert len(enc._cache) == P * K
+    again = enc(batch["id_input_ids"], batch["id_attention_mask"])
+    torch.testing.assert_close(first, again)
+    # a cached feature equals a fresh encoding of the unpadded text (the padded text is trimmed, not re-encoded)
+    with torch.no_grad():
+        fresh = enc._encode(batch["id_input_ids"][1:2, :7], batch["id_attention_mask"][1:2, :7])
+    torch.testing.assert_close(first[1:2], fresh, atol=1e-5, rtol=1e-5)
+
+
+def test_baseline_without_bdam_has_no_gate_and_mean_tokens():
+    model = _model("MODEL.BDAM.MODULE.ENABLED", "False", "MODEL.BDAM.FUSION.ENABLED", "False",
+                   "MODEL.BDAM.LOSSES.NAME", '("InfoNCE", "Triplet")').eval()
+    assert model.bdam is None and model.fusion is None
+    images = _batch()["images"]
+    with torch.no_grad():
+        out = model({"images": images})
+        x = (images - model.pixel_mean) / model.pixel_std
+        tokens = model.image_encoder(pixel_values=x).last_hidden_state[:, 1:]
+    assert "gate" not in out
+    torch.testing.assert_close(out["img_emb"], F.normalize(model.img_embed(model.base_proj(tokens.mean(1))), dim=1))
+    assert set(model.train()(_batch())) == {"loss_infonce", "loss_triplet"}
+
+
+@pytest.mark.parametrize("opts, error, match", [
+    (("MODEL.BDAM.MODULE.ENABLED", "False"), ValueError, "'Adversarial', which needs the clothing branch"),
+    (("MODEL.BDAM.FUSION.ENABLED", "False"), ValueError, "'FusionMatch' but MODEL.BDAM.FUSION.ENABLED"),
+    (("MODEL.BDAM.LOSSES.NAME", '("InfoNCE", "Focal")'), KeyError, "unknown loss 'Focal'"),
+    (("INPUT.SIZE_TEST", "[32, 32]"), ValueError, "SIZE_TEST .* must equal INPUT.SIZE_TRAIN"),
+    (("MODEL.BDAM.TEXT.FEAT_NORM", "zscore"), ValueError, "FEAT_NORM must be 'none' or 'bn'"),
+    (("MODEL.BDAM.TEXT.POOL", "max"), ValueError, "POOL must be 'cls' or 'mean'"),
+])
+def test_inconsistent_configs_fail_with_the_key(opts, error, match):
+    with pytest.raises(error, match=match):
+        _model(*opts)

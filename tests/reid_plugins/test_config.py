@@ -1,0 +1,62 @@
+"""build_cfg / setup_cfg: our keys, dataset root and device, and config errors that name the source and the key."""
+import os
+
+import pytest
+import yaml
+
+import reid_plugins  # noqa: F401
+
+from reid_plugins.config import ConfigError, build_cfg
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_our_keys_defaults_device_and_dataset_root(tmp_path):
+    import fastreid.data.build as fastreid_build
+
+    cfg = build_cfg(opts=["DATASETS.ROOT", str(tmp_path), "SEED", "7"])
+    assert (cfg.TEST.EVALUATOR, cfg.TEST.NUM_WORKERS, cfg.SEED) == ("ReidEvaluator", 0, 7)
+    assert cfg.MODEL.DEVICE == "cpu"  # fast-reid's "cuda" default, resolved on this CPU-only machine
+    assert fastreid_build._root == str(tmp_path)  # fast-reid read FASTREID_DATASETS once at import; we override
+
+
+def test_unknown_key_names_the_file_or_the_command_line(tmp_path):
+    cfg_file = _write(tmp_path / "bad.yml", "SOLVER:\n  IMS_PER_BACH: 8\n")
+    with pytest.raises(ConfigError, match=r"config file '.*bad.yml': Non-existent config key: SOLVER.IMS_PER_BACH"):
+        build_cfg(cfg_file)
+    with pytest.raises(KeyError, match=r"command-line option: Non-existent key: MODEL.NOPE .*spelling"):
+        build_cfg(opts=["MODEL.NOPE", "1"])  # still a KeyError for callers that catch what yacs raised
+
+
+def test_wrong_type_names_key_values_and_the_expected_form(tmp_path):
+    cfg_file = _write(tmp_path / "typo.yml", "SOLVER:\n  IMS_PER_BATCH: sixty-four\n")
+    with pytest.raises(ConfigError, match=r"typo.yml'.*\(64 vs. sixty-four\) for config key: SOLVER.IMS_PER_BATCH"):
+        build_cfg(cfg_file)
+    with pytest.raises(ValueError, match=r"command-line option: .*<class 'float'> vs. <class 'int'>.*SOLVER.BASE_LR"
+                                         r".*0.1 for a float"):
+        build_cfg(opts=["SOLVER.BASE_LR", "1"])
+
+
+def test_odd_option_list_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"KEY VALUE pairs; got 3 items"):
+        build_cfg(opts=["SEED", "1", "OUTPUT_DIR"])
+    with pytest.raises(FileNotFoundError, match="nowhere.yml"):
+        build_cfg(str(tmp_path / "nowhere.yml"))
+    broken = _write(tmp_path / "broken.yml", "SOLVER: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken.yml' is not valid YAML") as e:
+        build_cfg(broken)
+    assert isinstance(e.value.__cause__, yaml.YAMLError)
+    child = _write(tmp_path / "child.yml", "_BASE_: missing-base.yml\nSEED: 1\n")
+    with pytest.raises(OSError, match="missing-base.yml"):
+        build_cfg(child)
+    assert os.path.exists(child)  # nothing the user wrote is touched
+
+
+def test_a_valid_file_and_options_merge_in_order(tmp_path):
+    cfg_file = _write(tmp_path / "ok.yml", "SOLVER:\n  IMS_PER_BATCH: 16\nSEED: 1\n")
+    cfg = build_cfg(cfg_file, ["SEED", "2", "MODEL.LOSSES.NAME", '("CrossEntropyLoss",)'])
+    assert (cfg.SOLVER.IMS_PER_BATCH, cfg.SEED, tuple(cfg.MODEL.LOSSES.NAME)) == (16, 2, ("CrossEntropyLoss",))
