@@ -10,25 +10,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import reid_plugins  # noqa: E402,F401  (compat patches before fastreid)
-import torch  # noqa: E402
-from reid_plugins.config import setup_cfg  # noqa: E402
-from reid_plugins.engine import default_argument_parser, launch_main  # noqa: E402
+from reid_plugins.engine import run_cli, train_or_evaluate  # noqa: E402
 
 from muva import MUVATrainer, add_muva_config  # noqa: E402
 
 
 def main(args):
-    cfg = setup_cfg(args, (add_muva_config,))
-    if cfg.MUVA.NUM_THREADS > 0:
-        torch.set_num_threads(cfg.MUVA.NUM_THREADS)
-    if args.eval_only:
-        return MUVATrainer.test(cfg, MUVATrainer.load_for_eval(cfg))
-    trainer = MUVATrainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    return train_or_evaluate(args, MUVATrainer, (add_muva_config,), num_threads_key="MUVA.NUM_THREADS")
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    print("Command Line Args:", args)
-    launch_main(main, args)
+    run_cli(main)

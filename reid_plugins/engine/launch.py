@@ -1,6 +1,8 @@
 """Entry-point helpers shared by tools/train_net.py and the projects' train_net.py."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from fastreid.engine import default_argument_parser as _fastreid_parser
 from fastreid.engine import launch
 
@@ -15,3 +17,38 @@ def launch_main(main, args):
     """fast-reid's launch() with the arguments of the parser above."""
     return launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                   dist_url=args.dist_url, args=(args,))
+
+
+def train_or_evaluate(args, trainer_cls, add_config_fns=(), num_threads_key: str = "",
+                      eval_only_opts: Sequence[str] = ()):
+    """The body of every train_net.py: build the config, set torch's CPU threads from ``num_threads_key`` (a dotted
+    config key; 0 keeps torch's default), then evaluate ``MODEL.WEIGHTS`` (``--eval-only``, with ``eval_only_opts``
+    merged) or train, resuming from the last checkpoint with ``--resume``."""
+    import torch
+
+    from reid_plugins.config import setup_cfg
+
+    cfg = setup_cfg(args, add_config_fns)
+    if num_threads_key:
+        threads = cfg
+        for part in num_threads_key.split("."):
+            threads = getattr(threads, part)
+        if threads > 0:
+            torch.set_num_threads(threads)
+    if args.eval_only:
+        if eval_only_opts:
+            cfg.defrost()
+            cfg.merge_from_list(list(eval_only_opts))
+            cfg.freeze()
+        return trainer_cls.test(cfg, trainer_cls.load_for_eval(cfg))
+    trainer = trainer_cls(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def run_cli(main) -> None:
+    """``if __name__ == "__main__"`` of every train_net.py: parse fast-reid's CLI and launch ``main(args)`` in every
+    process (``main`` must be a module-level function so that spawned processes can import it)."""
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch_main(main, args)

@@ -140,6 +140,8 @@ class BDAMT2I(nn.Module):
         if B.TEXT.FEAT_NORM not in ("none", "bn"):
             raise ValueError(f"MODEL.BDAM.TEXT.FEAT_NORM must be 'none' or 'bn', got {B.TEXT.FEAT_NORM!r}")
         self.txt_norm = nn.BatchNorm1d(txt_dim) if B.TEXT.FEAT_NORM == "bn" else nn.Identity()
+        if B.IMAGE.FEAT_NORM not in ("none", "bn"):
+            raise ValueError(f"MODEL.BDAM.IMAGE.FEAT_NORM must be 'none' or 'bn', got {B.IMAGE.FEAT_NORM!r}")
 
         M = B.MODULE
         if M.ENABLED:
@@ -151,6 +153,7 @@ class BDAMT2I(nn.Module):
             self.bdam = None
             self.base_proj = nn.Linear(vit_dim, M.DIM)
             feat_dim = M.DIM
+        self.img_norm = nn.BatchNorm1d(feat_dim) if B.IMAGE.FEAT_NORM == "bn" else nn.Identity()
         self.img_embed = nn.Linear(feat_dim, B.EMBED_DIM)
         self.txt_embed = nn.Linear(txt_dim, B.EMBED_DIM)
 
@@ -201,7 +204,7 @@ class BDAMT2I(nn.Module):
             out = self.bdam(tokens)
         else:
             out = {"f_id_gate": self.base_proj(tokens.mean(dim=1)), "gate": None}
-        out["img_emb"] = F.normalize(self.img_embed(out["f_id_gate"]), dim=1)
+        out["img_emb"] = F.normalize(self.img_embed(self.img_norm(out["f_id_gate"])), dim=1)
         return out
 
     def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> Dict[str, torch.Tensor]:

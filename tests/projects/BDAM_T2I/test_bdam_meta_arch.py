@@ -143,12 +143,29 @@ def test_baseline_without_bdam_has_no_gate_and_mean_tokens():
     assert set(model.train()(_batch())) == {"loss_infonce", "loss_triplet"}
 
 
+def test_image_feature_norm_standardises_the_identity_feature_before_the_embedding():
+    """IMAGE.FEAT_NORM bn: img_emb = normalize(img_embed(BN(f_id_gate))), so a component every image of the batch
+    shares (what a random-init ViT's pooled features are dominated by) cannot decide the embedding's direction."""
+    model = _model("MODEL.BDAM.IMAGE.FEAT_NORM", "bn").train()
+    assert isinstance(model.img_norm, torch.nn.BatchNorm1d)
+    with torch.no_grad():
+        out = model.encode_image(_batch()["images"])
+        torch.testing.assert_close(out["img_emb"], F.normalize(model.img_embed(model.img_norm(out["f_id_gate"])), dim=1))
+        f = out["f_id_gate"]
+        emb = F.normalize(model.img_embed(model.img_norm(f)), dim=1)
+        shifted = F.normalize(model.img_embed(model.img_norm(f + 50 * torch.randn(f.shape[1]))), dim=1)
+        torch.testing.assert_close(shifted, emb, atol=2e-3, rtol=0)
+        plain = _model("MODEL.BDAM.IMAGE.FEAT_NORM", "none")
+        assert isinstance(plain.img_norm, torch.nn.Identity)
+
+
 @pytest.mark.parametrize("opts, error, match", [
     (("MODEL.BDAM.MODULE.ENABLED", "False"), ValueError, "'Adversarial', which needs the clothing branch"),
     (("MODEL.BDAM.FUSION.ENABLED", "False"), ValueError, "'FusionMatch' but MODEL.BDAM.FUSION.ENABLED"),
     (("MODEL.BDAM.LOSSES.NAME", '("InfoNCE", "Focal")'), KeyError, "unknown loss 'Focal'"),
     (("INPUT.SIZE_TEST", "[32, 32]"), ValueError, "SIZE_TEST .* must equal INPUT.SIZE_TRAIN"),
     (("MODEL.BDAM.TEXT.FEAT_NORM", "zscore"), ValueError, "FEAT_NORM must be 'none' or 'bn'"),
+    (("MODEL.BDAM.IMAGE.FEAT_NORM", "l2"), ValueError, "IMAGE.FEAT_NORM must be 'none' or 'bn'"),
     (("MODEL.BDAM.TEXT.POOL", "max"), ValueError, "POOL must be 'cls' or 'mean'"),
 ])
 def test_inconsistent_configs_fail_with_the_key(opts, error, match):
