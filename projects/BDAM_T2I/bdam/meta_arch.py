@@ -177,6 +177,7 @@ class BDAMT2I(nn.Module):
         if not self.loss_names:
             raise ValueError("MODEL.BDAM.LOSSES.NAME is empty")
         self.num_negatives = B.LOSSES.FUSION.NUM_NEGATIVES
+        self.detach_fusion_inputs = B.FUSION.DETACH_INPUTS
         self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, -1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, -1, 1, 1), False)
 
@@ -249,7 +250,9 @@ class BDAMT2I(nn.Module):
             neg = sim.topk(m, dim=1).indices if m > 0 else sim.new_zeros((b, 0), dtype=torch.long)
         img_idx = torch.cat([torch.arange(b, device=pids.device).view(-1, 1), neg], dim=1)  # [B, 1 + M]
         txt_idx = torch.arange(b, device=pids.device).view(-1, 1).expand_as(img_idx)
-        f_img = self.fusion.align_img(state["f_id_gate"])
-        f_txt = self.fusion.align_txt(state["txt_id"])
+        f_img, f_txt = state["f_id_gate"], state["txt_id"]
+        if self.detach_fusion_inputs:
+            f_img, f_txt = f_img.detach(), f_txt.detach()
+        f_img, f_txt = self.fusion.align_img(f_img), self.fusion.align_txt(f_txt)
         out = self.fusion.fuse(f_img[img_idx.reshape(-1)], f_txt[txt_idx.reshape(-1)])
         return {"score": out["score"].view(b, -1), "weights": out["weights"]}

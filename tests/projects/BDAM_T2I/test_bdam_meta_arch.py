@@ -91,14 +91,36 @@ def test_gradnorm_shared_layer_is_reached_by_every_task():
     assert shared is model.image_encoder.layers[-1].mlp.fc2.weight  # last ViT layer's MLP output projection
     losses = model(_batch())
     for name, value in losses.items():
-        if name == "loss_gatereg":
-            continue  # not a GradNorm task (config.py)
+        if name in ("loss_gatereg", "loss_fusionmatch"):
+            continue  # not GradNorm tasks (config.py)
         (grad,) = torch.autograd.grad(value, shared, retain_graph=True)
         assert grad.abs().sum() > 0, name
     named = "bdam.gate.weight"
     assert model.gradnorm_shared_parameter(named) is model.bdam.gate.weight
     with pytest.raises(KeyError, match="no parameter 'nope'"):
         model.gradnorm_shared_parameter("nope")
+
+
+def test_gradnorm_balances_the_papers_tasks_only():
+    from bdam.trainer import build_gradnorm
+
+    cfg = tiny_cfg()
+    _, keys = build_gradnorm(cfg, _model())
+    assert keys == ["loss_infonce", "loss_triplet", "loss_adversarial", "loss_hsic"]  # paper Sec. 4.1
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_fusion_match_moves_the_encoders_only_when_not_detached(detach):
+    model = _model("MODEL.BDAM.FUSION.DETACH_INPUTS", str(detach)).train()
+    loss = model(_batch())["loss_fusionmatch"]
+    encoders = [p for n, p in model.named_parameters()
+                if n.startswith(("image_encoder", "bdam")) and p.requires_grad]
+    fusion = [p for n, p in model.named_parameters() if n.startswith("fusion.")]
+    enc_grads = torch.autograd.grad(loss, encoders, retain_graph=True, allow_unused=True)
+    fusion_grads = torch.autograd.grad(loss, fusion, allow_unused=True)
+    reached = any(g is not None and g.abs().sum() > 0 for g in enc_grads)
+    assert reached is not detach
+    assert any(g is not None and g.abs().sum() > 0 for g in fusion_grads)  # the head itself always learns
 
 
 def test_dropout_and_attention_dropout_plumbing():
