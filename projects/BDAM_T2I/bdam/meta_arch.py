@@ -106,6 +106,13 @@ class TextEncoder(nn.Module):
         return torch.stack([self._cache[k] for k in keys]).to(ids.device)
 
 
+def _feature_norm(branch: str, kind: str, dim: int) -> nn.Module:
+    """MODEL.BDAM.<branch>.FEAT_NORM: "bn" (BatchNorm1d before the retrieval embedding) or "none"."""
+    if kind not in ("none", "bn"):
+        raise ValueError(f"MODEL.BDAM.{branch}.FEAT_NORM must be 'none' or 'bn', got {kind!r}")
+    return nn.BatchNorm1d(dim) if kind == "bn" else nn.Identity()
+
+
 @META_ARCH_REGISTRY.register()
 class BDAMT2I(nn.Module):
     def __init__(self, cfg):
@@ -137,11 +144,7 @@ class BDAMT2I(nn.Module):
         self.text_encoder = TextEncoder(bert, B.TEXT.POOL, B.TEXT.FREEZE)
         vit_dim = self.image_encoder.config.hidden_size
         txt_dim = self.text_encoder.out_dim
-        if B.TEXT.FEAT_NORM not in ("none", "bn"):
-            raise ValueError(f"MODEL.BDAM.TEXT.FEAT_NORM must be 'none' or 'bn', got {B.TEXT.FEAT_NORM!r}")
-        self.txt_norm = nn.BatchNorm1d(txt_dim) if B.TEXT.FEAT_NORM == "bn" else nn.Identity()
-        if B.IMAGE.FEAT_NORM not in ("none", "bn"):
-            raise ValueError(f"MODEL.BDAM.IMAGE.FEAT_NORM must be 'none' or 'bn', got {B.IMAGE.FEAT_NORM!r}")
+        self.txt_norm = _feature_norm("TEXT", B.TEXT.FEAT_NORM, txt_dim)
 
         M = B.MODULE
         if M.ENABLED:
@@ -153,7 +156,7 @@ class BDAMT2I(nn.Module):
             self.bdam = None
             self.base_proj = nn.Linear(vit_dim, M.DIM)
             feat_dim = M.DIM
-        self.img_norm = nn.BatchNorm1d(feat_dim) if B.IMAGE.FEAT_NORM == "bn" else nn.Identity()
+        self.img_norm = _feature_norm("IMAGE", B.IMAGE.FEAT_NORM, feat_dim)
         self.img_embed = nn.Linear(feat_dim, B.EMBED_DIM)
         self.txt_embed = nn.Linear(txt_dim, B.EMBED_DIM)
 
