@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Iterable
+from typing import Callable, Dict, Iterable
 
 import torch
 from fastreid.config import CfgNode as CN
@@ -70,6 +70,17 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
     resolve_device(cfg)
     apply_dataset_root(cfg)
     return cfg
+
+
+def flatten_cfg(cfg, prefix: str = "") -> Dict[str, object]:
+    """{"MODEL.BDAM.EMBED_DIM": 128, ...}: every leaf of a (nested) config under its dotted key."""
+    out: Dict[str, object] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            out.update(flatten_cfg(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _merge(merge, arg, source: str) -> None:

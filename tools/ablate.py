@@ -544,18 +544,10 @@ def build_run_cfg(suite: Suite, row: Row, seed: int, output_root: str, extra_opt
     return build_cfg(cmd[3], cmd[4:], add_fns)
 
 
-def flat(cfg, prefix="") -> Dict[str, object]:
-    out = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def changed(a, b) -> Dict[str, tuple]:
-    fa, fb = flat(a), flat(b)
+    from reid_plugins.config import flatten_cfg
+
+    fa, fb = flatten_cfg(a), flatten_cfg(b)
     return {k: (fb.get(k), fa.get(k)) for k in sorted(set(fa) | set(fb))
             if fa.get(k) != fb.get(k) and not k.startswith(NOT_COMPARED_IN_MIRRORS)}
 

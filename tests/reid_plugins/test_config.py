@@ -6,7 +6,7 @@ import yaml
 
 import reid_plugins  # noqa: F401
 
-from reid_plugins.config import ConfigError, build_cfg
+from reid_plugins.config import ConfigError, build_cfg, flatten_cfg
 
 
 def _write(path, text):
@@ -60,3 +60,11 @@ def test_a_valid_file_and_options_merge_in_order(tmp_path):
     cfg_file = _write(tmp_path / "ok.yml", "SOLVER:\n  IMS_PER_BATCH: 16\nSEED: 1\n")
     cfg = build_cfg(cfg_file, ["SEED", "2", "MODEL.LOSSES.NAME", '("CrossEntropyLoss",)'])
     assert (cfg.SOLVER.IMS_PER_BATCH, cfg.SEED, tuple(cfg.MODEL.LOSSES.NAME)) == (16, 2, ("CrossEntropyLoss",))
+
+
+def test_flatten_cfg_gives_every_leaf_its_dotted_key():
+    cfg = build_cfg("", ["SOLVER.BASE_LR", "0.5"])
+    flat = flatten_cfg(cfg)
+    assert flat["SOLVER.BASE_LR"] == 0.5 and flat["DATASETS.NAMES"] == cfg.DATASETS.NAMES
+    assert not any(isinstance(v, dict) for v in flat.values())
+    assert flatten_cfg({"A": {"B": {"C": 1}, "D": [2]}, "E": None}) == {"A.B.C": 1, "A.D": [2], "E": None}

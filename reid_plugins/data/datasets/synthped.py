@@ -1,7 +1,7 @@
-"""The four synthetic domains as fast-reid datasets (Market-1501 layout under <root>/synthped/domain_X).
+"""The synthetic domains as fast-reid datasets (Market-1501 layout under <root>/synthped/domain_X).
 
 If <root>/synthped/manifest.json is missing, the benchmark is generated first with the preset from
-$REID_SYNTH_PRESET (default "default"), so configs can name SynthPedA..D like any real dataset.
+$REID_SYNTH_PRESET (default "default"), so configs can name SynthPedA..E like any real dataset.
 """
 from __future__ import annotations
 
@@ -57,3 +57,10 @@ class SynthPedD(_SynthPed):
     """CUHK03-NP-like synthetic domain (2 cameras)."""
     dataset_dir = "synthped/domain_D"
     dataset_name = "synthpedd"
+
+
+@DATASET_REGISTRY.register()
+class SynthPedE(_SynthPed):
+    """Clothes-changing synthetic domain (domain A's look, people wear other outfits in other cameras)."""
+    dataset_dir = "synthped/domain_E"
+    dataset_name = "synthpede"

@@ -9,6 +9,11 @@ An identity is a nested dict of JSON-serialisable part attributes:
 
 Identities are drawn in families: a base identity plus members that each differ from the base in exactly ONE
 attribute of ONE part, so that many pairs in a split can only be told apart by a part-level cue.
+
+In a domain whose people change clothes (DomainStyle.outfit_change_prob > 0) a person is their body and head (hat
+included); "upper" and "legs" are an outfit, and a person may wear another outfit in another camera. There, twins
+differ in a head attribute and identities are unique by body + head alone, so that no two people could be told
+apart only by what they wear.
 """
 from __future__ import annotations
 
@@ -52,6 +57,8 @@ VOCAB: Dict[str, Dict[str, Sequence[str]]] = {
              "shoes": ("sneakers", "boots", "shoes"), "shoe_color": tuple(COLORS)},
 }
 PART_GROUPS = tuple(VOCAB)  # ("body", "head", "upper", "legs")
+PERSON_GROUPS = ("body", "head")   # what stays when a person changes clothes
+OUTFIT_GROUPS = ("upper", "legs")  # what changes
 
 # Attributes a family member may change (one of them). Only cues a 128x64 crop actually shows: body height / build,
 # skin tone or shoe colour alone would make twins indistinguishable (label noise rather than a part-level cue).
@@ -60,6 +67,8 @@ MUTABLE: Dict[str, float] = {
     "upper.color": 1.5, "upper.pattern": 1.5, "upper.garment": 0.8, "upper.sleeves": 0.8, "upper.bag": 1.2,
     "legs.color": 1.5, "legs.garment": 1.0,
 }
+# ... where people change clothes, a twin must differ in something that does not come off with the outfit
+MUTABLE_PERSON: Dict[str, float] = {k: w for k, w in MUTABLE.items() if k.split(".")[0] in PERSON_GROUPS}
 
 
 def _choice(rng: np.random.Generator, options: Sequence[str], weights: Optional[Mapping[str, float]] = None) -> str:
@@ -104,12 +113,36 @@ def sample_identity(rng: np.random.Generator, priors: Mapping[str, Mapping[str, 
     return make_consistent(ident, rng, priors)
 
 
-def mutate(ident: dict, rng: np.random.Generator, priors: Mapping) -> tuple:
-    """A copy of `ident` that differs in exactly one mutable attribute (plus the colour fields it implies).
-    Returns (new identity, "group.attr")."""
-    keys = list(MUTABLE)
+def sample_outfit(rng: np.random.Generator, priors: Mapping, person: dict) -> dict:
+    """A new outfit ({"upper", "legs"}) for `person`, drawn from the domain's priors like a new identity's clothes;
+    never the outfit `person` wears now."""
     for _ in range(100):
-        key = _choice(rng, keys, MUTABLE)
+        drawn = sample_identity(rng, priors)
+        outfit = {g: drawn[g] for g in OUTFIT_GROUPS}
+        if any(outfit[g] != person[g] for g in OUTFIT_GROUPS):
+            return outfit
+    raise RuntimeError("could not draw a different outfit (vocabulary too small?)")
+
+
+def wear(ident: dict, outfit: int = 0) -> dict:
+    """The attributes a camera sees: the person (body, head) in outfit number `outfit` of ident["outfits"] (0 is the
+    identity's own upper / legs; identities without "outfits" only have that one)."""
+    seen = {g: ident[g] for g in PART_GROUPS}
+    if outfit:
+        outfits = ident.get("outfits") or []
+        if not 0 < outfit < len(outfits):
+            raise IndexError(f"identity has outfits 0..{max(len(outfits) - 1, 0)}, asked for outfit {outfit}")
+        seen.update(outfits[outfit])
+    return seen
+
+
+def mutate(ident: dict, rng: np.random.Generator, priors: Mapping,
+           mutable: Mapping[str, float] = MUTABLE) -> tuple:
+    """A copy of `ident` that differs in exactly one of the `mutable` attributes (plus the colour fields it
+    implies). Returns (new identity, "group.attr")."""
+    keys = list(mutable)
+    for _ in range(100):
+        key = _choice(rng, keys, mutable)
         if key.startswith("head.hair") and ident["head"]["hat"] != "none":
             continue   # hidden under the hat
         if key == "upper.sleeves" and ident["upper"]["garment"] in ("sweater", "jacket", "coat"):
@@ -124,34 +157,36 @@ def mutate(ident: dict, rng: np.random.Generator, priors: Mapping) -> tuple:
     raise RuntimeError("could not mutate identity (vocabulary too small?)")
 
 
-def signature(ident: dict) -> str:
-    """Canonical string of an identity's attributes (used to keep identities unique across all domains)."""
-    return json.dumps({g: ident[g] for g in PART_GROUPS}, sort_keys=True)
+def signature(ident: dict, groups: Sequence[str] = PART_GROUPS) -> str:
+    """Canonical string of an identity's attributes in `groups` (used to keep identities unique across domains)."""
+    return json.dumps({g: ident[g] for g in groups}, sort_keys=True)
 
 
 def sample_families(rng: np.random.Generator, n_ids: int, priors: Mapping, family_sizes: Sequence[float],
-                    taken: set) -> List[dict]:
+                    taken: set, changes_clothes: bool = False) -> List[dict]:
     """`n_ids` identities grouped in families. family_sizes[k] is the weight of a family with k+1 members.
-    `taken` (signatures already used anywhere) is updated: no two identities share all attributes."""
+    `taken` (signatures already used anywhere) is updated: no two identities share all attributes, or, when
+    `changes_clothes`, all body and head attributes (and twins then differ in a head attribute)."""
+    groups, mutable = (PERSON_GROUPS, MUTABLE_PERSON) if changes_clothes else (PART_GROUPS, MUTABLE)
+    sig = lambda ident: signature(ident, groups)  # noqa: E731
     out: List[dict] = []
     size_w = {str(k + 1): float(w) for k, w in enumerate(family_sizes)}
     family = 0
     while len(out) < n_ids:
         size = min(int(_choice(rng, list(size_w), size_w)), n_ids - len(out))
         base = sample_identity(rng, priors)
-        if signature(base) in taken:
+        if sig(base) in taken:
             continue
         members = [(base, None)]
         tries = 0
         while len(members) < size and tries < 50:
             tries += 1
-            new, key = mutate(base, rng, priors)
-            sig = signature(new)
-            if sig in taken or any(signature(m) == sig for m, _ in members):
+            new, key = mutate(base, rng, priors, mutable)
+            if sig(new) in taken or any(sig(m) == sig(new) for m, _ in members):
                 continue
             members.append((new, key))
         for ident, key in members:
-            taken.add(signature(ident))
+            taken.add(sig(ident))
             out.append({**ident, "family": family, "differs_from_family_base": key})
         family += 1
     return out

@@ -1,9 +1,13 @@
-"""The four synthetic domains and their cameras.
+"""The synthetic domains and their cameras.
 
-Each domain plays the role of a real Re-ID benchmark and differs in scene, illumination, colour cast, optics
+Domains A-D each play the role of a real Re-ID benchmark and differ in scene, illumination, colour cast, optics
 (resolution loss, blur, noise, JPEG quality), framing (person scale, detector jitter, cut-off), occlusion rate,
 clothing priors (season/location) and number of cameras. Cameras inside a domain differ again (own scene colours,
 colour gains, brightness, viewpoint mix), so that cross-camera matching is non-trivial.
+
+Domain E is domain A's campus where people change clothes between cameras (like PRCC / LTCC, and like the
+clothing changes BDAM's identity / clothing decoupling is meant for): the only domain where clothing is not
+identity. It is planned after A-D, so adding it changed none of their images.
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ class DomainStyle:
     noise: float                    # Gaussian noise std (0-255 scale)
     jpeg_quality: Tuple[int, int]
     priors: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    # probability that a person wears another outfit (upper + legs) in a camera other than the first that sees them
+    outfit_change_prob: float = 0.0
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,6 +127,9 @@ DOMAINS: Dict[str, DomainStyle] = {
                 "upper.bag": {"none": 1.0, "backpack": 2.5, "shoulder bag": 1.5, "handbag": 0.5}},
     ),
 }
+DOMAINS["domain_E"] = dataclasses.replace(
+    DOMAINS["domain_A"], name="domain_E", outfit_change_prob=0.6,
+    role="PRCC / LTCC (clothes-changing: domain A's campus, 60 % of a person's other cameras see another outfit)")
 DOMAIN_NAMES: Tuple[str, ...] = tuple(DOMAINS)
 
 

@@ -20,6 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from .attributes import wear
 from .captions import image_captions
 from .domains import DOMAIN_NAMES, get_domain, make_cameras
 from .layout import ImageTask, plan_domain, split_counts
@@ -28,7 +29,7 @@ from .render import encode_jpeg, plate_for, render
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2          # bump whenever the pixels or the annotations change for the same seed
+GENERATOR_VERSION = 3          # bump whenever the pixels or the annotations change for the same seed
 SUBDIR = "synthped"
 CHUNK = 48                     # images per worker task (and per resumable unit)
 ENV_PRESET = "REID_SYNTH_PRESET"
@@ -110,8 +111,10 @@ def _domain_outputs(plan, results: Dict[str, tuple], cameras, config) -> Dict[st
         base = os.path.basename(t.rel_path)
         parts[base] = {k: boxes[k] for k in ("head", "upper", "legs", "person")}
         meta[base] = m
-        captions.append({"split": "train" if t.split == "train" else "test", "file_path": t.rel_path,
-                         "id": int(t.pid), **caps})
+        entry = {"split": "train" if t.split == "train" else "test", "file_path": t.rel_path, "id": int(t.pid)}
+        if plan.style.outfit_change_prob > 0:
+            entry["outfit"] = t.outfit      # the captions describe this image's outfit; the pid is the person
+        captions.append({**entry, **caps})
     attributes = {str(pid): plan.identities[pid] for pid in sorted(plan.identities)}
     domain = {**plan.style.to_json(), "cameras": cameras, "counts": split_counts(plan.tasks), "generator": config}
     return {"parts.json": parts, "meta.json": meta, "captions.json": captions, "attributes.json": attributes,
@@ -235,7 +238,8 @@ def _generate(base: str, plans: dict, todo: List[str], seed: int, config: dict, 
             remaining[d] += 1
             jobs.append({"domain": d, "domain_index": di, "seed": seed, "cameras": cams[d], "domain_dir": ddir,
                          "chunk_file": chunk_file,
-                         "items": [(t.index, t.rel_path, t.camid, plan.identities[t.pid]) for t in chunk]})
+                         "items": [(t.index, t.rel_path, t.camid, wear(plan.identities[t.pid], t.outfit))
+                                   for t in chunk]})
     total = sum(len(j["items"]) for j in jobs)
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     bar = tqdm(total=total, desc=f"synthped {config['preset']} ({', '.join(todo)})", unit="img", disable=not progress)

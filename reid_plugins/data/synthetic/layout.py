@@ -5,12 +5,13 @@ for it depend only on (seed, domain, index), never on how the images were shared
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, List
 
 import numpy as np
 
-from .attributes import sample_families
+from .attributes import sample_families, sample_outfit
 from .domains import DomainStyle
 from .presets import SplitSize
 
@@ -26,6 +27,7 @@ class ImageTask:
     rel_path: str       # relative to the domain folder, e.g. "query/0012_c3s1_000451_00.jpg"
     pid: int
     camid: int          # 1-based
+    outfit: int = 0     # which of the identity's outfits it wears (only domains whose people change clothes)
 
 
 def file_name(pid: int, camid: int, frame: int) -> str:
@@ -35,7 +37,8 @@ def file_name(pid: int, camid: int, frame: int) -> str:
 @dataclass
 class DomainPlan:
     style: DomainStyle
-    identities: Dict[int, dict]     # pid -> attributes (+ "split", "family", "differs_from_family_base")
+    identities: Dict[int, dict]     # pid -> attributes (+ "split", "family", "differs_from_family_base" and, where
+                                    # people change clothes, "outfits" [{"upper", "legs"}] and "outfit_by_camera")
     tasks: List[ImageTask]
 
 
@@ -43,8 +46,10 @@ def plan_domain(style: DomainStyle, domain_index: int, size: SplitSize, seed: in
     """Identities (families never straddle train/test), pids, cameras, frames and the query/gallery split.
     `taken` holds the signatures of identities already used by other domains and is extended."""
     rng = np.random.default_rng([seed, domain_index, 1])
-    train = sample_families(rng, size.train_ids, style.priors, FAMILY_SIZES, taken)
-    test = sample_families(rng, size.test_ids, style.priors, FAMILY_SIZES, taken)
+    changes = style.outfit_change_prob > 0
+    train = sample_families(rng, size.train_ids, style.priors, FAMILY_SIZES, taken, changes_clothes=changes)
+    test = sample_families(rng, size.test_ids, style.priors, FAMILY_SIZES, taken, changes_clothes=changes)
+    outfit_rng = np.random.default_rng([seed, domain_index, 4])   # own stream: the other draws stay as they were
     n_train_fam = max(i["family"] for i in train) + 1
     for ident in test:
         ident["family"] += n_train_fam
@@ -60,6 +65,8 @@ def plan_domain(style: DomainStyle, domain_index: int, size: SplitSize, seed: in
         n = int(rng.integers(min(lo, hi), hi + 1))
         cams = np.sort(rng.choice(n_cams, size=n, replace=False)) + 1
         counts = rng.integers(size.imgs_per_cam[0], size.imgs_per_cam[1] + 1, size=n)
+        if changes:
+            _dress(identities[pid], cams, style, outfit_rng)
         if split == "train":
             sightings += [("train", pid, int(c), int(m), 0) for c, m in zip(cams, counts)]
             continue
@@ -75,12 +82,28 @@ def plan_domain(style: DomainStyle, domain_index: int, size: SplitSize, seed: in
     for split, pid, cam, m, n_query in sightings:
         frames = np.cumsum(rng.integers(5, 80, size=m)) + int(rng.integers(0, 5000))
         query_at = int(rng.integers(m)) if n_query else -1
+        outfit = identities[pid]["outfit_by_camera"][str(cam)] if changes else 0
         for j, frame in enumerate(frames):
             s = "train" if split == "train" else ("query" if j == query_at else "gallery")
-            tasks.append(ImageTask(-1, s, f"{SPLIT_DIRS[s]}/{file_name(pid, cam, int(frame))}", pid, cam))
+            tasks.append(ImageTask(-1, s, f"{SPLIT_DIRS[s]}/{file_name(pid, cam, int(frame))}", pid, cam, outfit))
     tasks.sort(key=lambda t: t.rel_path)
-    tasks = [ImageTask(i, t.split, t.rel_path, t.pid, t.camid) for i, t in enumerate(tasks)]
+    tasks = [dataclasses.replace(t, index=i) for i, t in enumerate(tasks)]
     return DomainPlan(style, identities, tasks)
+
+
+def _dress(ident: dict, cams: np.ndarray, style: DomainStyle, rng: np.random.Generator) -> None:
+    """Which outfit `ident` wears in each of its cameras: its own (0) in the first; in each other camera, with
+    probability style.outfit_change_prob, a new one, worn in that camera only (so every change shows across
+    cameras). Adds "outfits" (outfit 0 = the identity's upper / legs) and "outfit_by_camera"."""
+    outfits = [{"upper": ident["upper"], "legs": ident["legs"]}]
+    by_camera = {}
+    for k, cam in enumerate(cams):
+        if k and rng.random() < style.outfit_change_prob:
+            outfits.append(sample_outfit(rng, style.priors, ident))
+            by_camera[str(int(cam))] = len(outfits) - 1
+        else:
+            by_camera[str(int(cam))] = 0
+    ident["outfits"], ident["outfit_by_camera"] = outfits, by_camera
 
 
 def split_counts(tasks: List[ImageTask]) -> Dict[str, dict]:

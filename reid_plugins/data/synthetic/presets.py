@@ -31,13 +31,15 @@ PRESETS: Dict[str, Dict[str, SplitSize]] = {
         "domain_B": SplitSize(8, 6, (2, 3), (1, 2), 2),
         "domain_C": SplitSize(10, 8, (2, 4), (1, 2), 2),
         "domain_D": SplitSize(6, 5, (2, 2), (2, 3), 2),
+        "domain_E": SplitSize(8, 6, (2, 3), (1, 2), 2),
     },
-    # the embedded benchmark: about 10k images, generated in under a minute on 2 cores
+    # the embedded benchmark: about 12k images, generated in about a minute on 2 cores
     "default": {
         "domain_A": SplitSize(150, 150, (2, 4), (2, 4), 3),
         "domain_B": SplitSize(150, 150, (2, 4), (2, 4), 3),
         "domain_C": SplitSize(250, 250, (2, 5), (1, 3), 3),
         "domain_D": SplitSize(100, 100, (2, 2), (3, 5), 2),
+        "domain_E": SplitSize(150, 150, (2, 4), (2, 4), 3),
     },
     # closer to the real benchmarks' id counts (several minutes to generate, hours to train on a CPU)
     "large": {
@@ -45,6 +47,7 @@ PRESETS: Dict[str, Dict[str, SplitSize]] = {
         "domain_B": SplitSize(700, 700, (2, 8), (2, 5), 4),
         "domain_C": SplitSize(1040, 3060, (2, 10), (2, 5), 4),
         "domain_D": SplitSize(767, 700, (2, 2), (3, 6), 2),
+        "domain_E": SplitSize(750, 750, (2, 6), (2, 5), 4),
     },
 }
 DEFAULT_PRESET = "default"

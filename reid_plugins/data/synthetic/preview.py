@@ -25,7 +25,15 @@ GAP = 4
 
 
 def _pick_examples(captions: list, meta: dict, n: int) -> list:
-    """Spread over identities; include occluded images when there are some."""
+    """Spread over identities; include occluded images when there are some. Where people change clothes: n // 2
+    people, each shown in their own outfit and then in another one."""
+    if any(c.get("outfit") for c in captions):
+        first_in = {}
+        for c in captions:
+            first_in.setdefault(c["id"], {}).setdefault(c["outfit"], c)
+        changers = [outfits for outfits in first_in.values() if len(outfits) > 1 and 0 in outfits]
+        step = max(1, len(changers) // max(1, n // 2))
+        return [o[k] for o in changers[::step][:n // 2] for k in (0, min(k for k in o if k))]
     seen_ids, chosen = set(), []
     hard = [c for c in captions if meta.get(os.path.basename(c["file_path"]), {}).get("occluder")]
     for c in hard[:max(1, n // 4)] + captions[::max(1, len(captions) // (3 * n))]:
@@ -68,7 +76,8 @@ def contact_sheet(base: str, out_png: str, domains: Optional[Sequence[str]] = No
             y, x = r * (th + GAP), c * (tw + GAP)
             mosaic[y:y + th, x:x + tw] = np.asarray(tile)
         info = loaded["domain"]
-        labels.append(f"{d}\n{info['role'].split(' (')[0]}-like\n{info['num_cameras']} cameras")
+        pairs = "\npairs: a person in\ntwo outfits" if info.get("outfit_change_prob") else ""
+        labels.append(f"{d}\n{info['role'].split(' (')[0]}-like\n{info['num_cameras']} cameras{pairs}")
     fig_w = mosaic.shape[1] / 100 + 1.6
     fig, ax = plt.subplots(figsize=(fig_w, mosaic.shape[0] / 100 + 0.6))
     ax.imshow(mosaic, interpolation="nearest")

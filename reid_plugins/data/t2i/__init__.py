@@ -25,12 +25,12 @@ Layouts (``<root>`` = DATASETS.ROOT or FASTREID_DATASETS)::
     CUHKPEDES     <root>/CUHK-PEDES/reid_raw.json         images <root>/CUHK-PEDES/imgs/<file_path>
     ICFGPEDES     <root>/ICFG-PEDES/ICFG-PEDES.json       images <root>/ICFG-PEDES/imgs/<file_path>
     RSTPReid      <root>/RSTPReid/data_captions.json      images <root>/RSTPReid/imgs/<img_path>
-    SynthPedT2I{A,B,C,D}  <root>/synthped/domain_{A..D}/captions.json, file_path relative to the domain folder
+    SynthPedT2I{A..E} <root>/synthped/domain_{A..E}/captions.json, file_path relative to the domain folder
 """
 from .annotations import DESCRIPTION_KEYS, T2IAnnotationError, T2IEntry, load_annotations, split_of
 from .datasets import (CUHKPEDES, ICFGPEDES, T2I_DATASETS, RSTPReid, SynthPedT2IA, SynthPedT2IB, SynthPedT2IC,
-                       SynthPedT2ID, T2IDataset, T2ISample, T2ISplit, build_t2i_dataset)
+                       SynthPedT2ID, SynthPedT2IE, T2IDataset, T2ISample, T2ISplit, build_t2i_dataset)
 
 __all__ = ["DESCRIPTION_KEYS", "T2IAnnotationError", "T2IEntry", "load_annotations", "split_of", "CUHKPEDES",
-           "ICFGPEDES", "RSTPReid", "SynthPedT2IA", "SynthPedT2IB", "SynthPedT2IC", "SynthPedT2ID", "T2IDataset",
-           "T2ISample", "T2ISplit", "T2I_DATASETS", "build_t2i_dataset"]
+           "ICFGPEDES", "RSTPReid", "SynthPedT2IA", "SynthPedT2IB", "SynthPedT2IC", "SynthPedT2ID", "SynthPedT2IE",
+           "T2IDataset", "T2ISample", "T2ISplit", "T2I_DATASETS", "build_t2i_dataset"]

@@ -197,6 +197,7 @@ SynthPedT2IA = _register_synth("A")
 SynthPedT2IB = _register_synth("B")
 SynthPedT2IC = _register_synth("C")
 SynthPedT2ID = _register_synth("D")
+SynthPedT2IE = _register_synth("E")   # people change clothes across cameras
 
 T2I_DATASETS = ("CUHKPEDES", "ICFGPEDES", "RSTPReid", "SynthPedT2IA", "SynthPedT2IB", "SynthPedT2IC", "SynthPedT2ID")
 

@@ -1,5 +1,7 @@
 """BDAMT2I on a tiny config: training losses, eval outputs, gate ranges, GradNorm's shared layer, dropout plumbing and
 config errors."""
+import os
+
 import bdam_path  # noqa: F401
 import pytest
 import torch
@@ -7,7 +9,8 @@ import torch.nn.functional as F
 from fastreid.modeling import build_model
 
 from bdam.losses import info_nce
-from bdam_tiny import tiny_cfg
+from bdam_tiny import CONFIGS, tiny_cfg
+from reid_plugins.config import flatten_cfg
 from reid_plugins.losses import hsic_linear
 
 P, K, L = 3, 2, 12  # identities x captions per batch, text length (TINY_TEXT)
@@ -192,3 +195,13 @@ def test_image_feature_norm_standardises_the_identity_feature_before_the_embeddi
 def test_inconsistent_configs_fail_with_the_key(opts, error, match):
     with pytest.raises(error, match=match):
         _model(*opts)
+
+
+def test_clothes_changing_config_is_synth_t2i_on_domain_e():
+    base, cc = tiny_cfg(), tiny_cfg(os.path.join(CONFIGS, "Synth-T2I-CC.yml"))
+    assert cc.DATASETS.NAMES == cc.DATASETS.TESTS == ("SynthPedT2IE",)
+    assert base.DATASETS.NAMES == ("SynthPedT2IA",)
+    flat_cc, flat_base = flatten_cfg(cc), flatten_cfg(base)
+    differ = {k for k in flat_cc if flat_cc[k] != flat_base.get(k)}
+    assert differ == {"DATASETS.NAMES", "DATASETS.TESTS", "OUTPUT_DIR"}
+

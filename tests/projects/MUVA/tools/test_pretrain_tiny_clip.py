@@ -56,22 +56,25 @@ def test_identity_batches_hold_distinct_identities(synth_root):
 
 
 def test_contrastive_steps_align_a_fixed_batch(synth_root):
-    """Known answer: 8 image-caption pairs start at chance (ClipLoss ~ ln 8 = 2.08) and are memorised."""
+    """Known answer: 8 image-caption pairs start near chance (ClipLoss ~ ln 8 = 2.08) and are memorised, twins
+    included (the tiny preset's pids 7 and 8 differ only in the shirt's pattern)."""
+    # the flips and the initialisation draw from torch's global generator, whose seed differs per process
+    torch.manual_seed(0)
     pairs = pt.caption_pairs(["SynthPedT2IA"], synth_root)
     pick = [next(i for i, p in enumerate(pairs) if p[1] == pid) for pid in range(8)]
     data = pt.CaptionPairs([pairs[i] for i in pick], get_tokenizer(pt.DEFAULT_ARCH), pt.train_transform())
     images = torch.stack([data[i][0] for i in range(8)])
     tokens = torch.stack([data[i][1] for i in range(8)])
-    torch.manual_seed(0)
     model = build_clip(pt.DEFAULT_ARCH)
     model.train()
     optimizer = torch.optim.AdamW(pt.param_groups(model, 0.1), lr=1e-3)
     loss_fn = ClipLoss()
     first, _ = pt.train_step(model, loss_fn, optimizer, images, tokens)
-    for _ in range(40):
+    for _ in range(80):
         last, _ = pt.train_step(model, loss_fn, optimizer, images, tokens)
-    assert abs(first - torch.log(torch.tensor(8.0)).item()) < 0.5
-    assert last < 0.4  # under a fifth of chance
+    chance = torch.log(torch.tensor(8.0)).item()
+    assert first > 0.75 * chance     # random init: near chance (CLIP's initial logit scale 1/0.07 can put it above)
+    assert last < 0.2 * chance
     model.eval()
     with torch.no_grad():
         image_features, text_features, _ = model(images, tokens)

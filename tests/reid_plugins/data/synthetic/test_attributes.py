@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from reid_plugins.data.synthetic.attributes import (MUTABLE, VOCAB, make_consistent, mutate, sample_families,
                                                     sample_identity, signature)
@@ -76,3 +77,49 @@ def test_make_consistent_fills_missing_colours():
     fixed = make_consistent(ident, rng, {})
     assert fixed["upper"]["bag_color"] is not None and fixed["head"]["hat_color"] is not None
     assert fixed["upper"]["pattern_color"] not in (None, fixed["upper"]["color"])
+
+
+def test_where_people_change_clothes_they_are_unique_by_body_and_head_and_twins_differ_in_the_head():
+    from reid_plugins.data.synthetic.attributes import PERSON_GROUPS
+
+    taken = set()
+    ids = sample_families(np.random.default_rng(3), 300, DOMAINS["domain_E"].priors, (0.3, 0.4, 0.3), taken,
+                          changes_clothes=True)
+    persons = [signature(i, PERSON_GROUPS) for i in ids]
+    assert len(set(persons)) == len(ids) == len(taken)
+    assert taken == set(persons)
+    by_family = {}
+    for ident in ids:
+        by_family.setdefault(ident["family"], []).append(ident)
+    twins = 0
+    for members in by_family.values():
+        base = members[0]
+        for m in members[1:]:
+            twins += 1
+            changed = _differences(base, m)
+            assert m["differs_from_family_base"].startswith("head.")
+            assert changed and all(k.startswith("head.") for k in changed), changed
+    assert twins > 50
+
+
+def test_sample_outfit_draws_new_clothes_and_wear_dresses_the_person():
+    from reid_plugins.data.synthetic.attributes import sample_outfit, wear
+
+    rng = np.random.default_rng(0)
+    priors = DOMAINS["domain_E"].priors
+    person = sample_identity(rng, priors)
+    outfits = [{"upper": person["upper"], "legs": person["legs"]}]
+    for _ in range(30):
+        new = sample_outfit(rng, priors, person)
+        assert set(new) == {"upper", "legs"}
+        assert new != outfits[0]
+        assert (new["upper"]["pattern"] == "plain") == (new["upper"]["pattern_color"] is None)
+        outfits.append(new)
+    ident = {**person, "split": "train", "outfits": outfits}
+    assert wear(ident) == {g: person[g] for g in VOCAB}
+    seen = wear(ident, 5)
+    assert seen["upper"] == outfits[5]["upper"] and seen["legs"] == outfits[5]["legs"]
+    assert seen["head"] == person["head"] and seen["body"] == person["body"] and "split" not in seen
+    for bad in (31, -1):
+        with pytest.raises(IndexError, match=f"outfit {bad}"):
+            wear(ident, bad)

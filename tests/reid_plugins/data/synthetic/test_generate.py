@@ -82,8 +82,9 @@ def test_annotation_files_follow_the_architecture_contract(tiny_root):
                     assert 0 <= box[0] < box[2] <= 128 and 0 <= box[1] < box[3] <= 256
         assert [c["file_path"] for c in captions] == images
         for c in captions:
+            outfit_key = {"outfit"} if d == "domain_E" else set()   # only where people change clothes
             assert set(c) == {"split", "file_path", "id", "captions", "processed_tokens", "styles",
-                              "identity_description", "clothing_description"}
+                              "identity_description", "clothing_description"} | outfit_key
             assert c["split"] == ("train" if c["file_path"].startswith("bounding_box_train") else "test")
             assert isinstance(c["id"], int) and c["id"] == int(os.path.basename(c["file_path"])[:4])
             assert len(c["captions"]) == len(c["styles"]) == len(c["processed_tokens"]) >= 1
@@ -195,3 +196,30 @@ def test_interrupted_run_of_another_configuration_leaves_nothing_behind(tmp_path
     assert len(names) == sum(c["images"] for c in m["domains"]["domain_D"].values())
     assert not [n for n in names if ".tmp" in n]
     assert [n for n in os.listdir(ddir) if n.startswith(".chunks")] == []
+
+
+def test_clothes_changing_domain_describes_and_renders_the_outfit_each_camera_sees(tiny_root):
+    from reid_plugins.data.synthetic.attributes import wear
+    from reid_plugins.data.synthetic.captions import COLOR_WORDS
+
+    root, _ = tiny_root
+    for d in DOMAIN_NAMES:
+        with open(os.path.join(root, "synthped", d, "captions.json")) as f:
+            entries = json.load(f)
+        if d != "domain_E":
+            assert not any("outfit" in e for e in entries)
+            continue
+        with open(os.path.join(root, "synthped", d, "attributes.json")) as f:
+            attributes = json.load(f)
+        outfits_seen = set()
+        for e in entries:
+            ident = attributes[str(e["id"])]
+            camid = e["file_path"].split("_c")[1].split("s1")[0]
+            assert e["outfit"] == ident["outfit_by_camera"][camid]
+            outfits_seen.add((e["id"], e["outfit"]))
+            top = wear(ident, e["outfit"])["upper"]["color"]
+            clothing = e["clothing_description"].lower()
+            assert any(w.lower() in clothing for w in COLOR_WORDS[top]), (top, clothing)
+        assert any(o for _, o in outfits_seen)            # someone changed clothes
+        with open(os.path.join(root, "synthped", d, "meta.json")) as f:
+            assert len(json.load(f)) == len(entries)

@@ -74,3 +74,37 @@ def test_size_overrides_and_their_errors():
         resolve_sizes("tiny", {"cams_per_id": (1, 2)})
     with pytest.raises(ValueError, match="imgs_per_cam"):
         resolve_sizes("tiny", {"imgs_per_cam": (3, 2)})
+
+
+def test_clothes_changing_domain_dresses_each_camera_and_the_others_stay_in_one_outfit():
+    sizes, taken = resolve_sizes("default"), set()
+    plans = {name: plan_domain(style, i, sizes[name], seed=0, taken=taken) for i, (name, style) in
+             enumerate(DOMAINS.items())}
+    for name, plan in plans.items():
+        if name != "domain_E":
+            assert all(t.outfit == 0 for t in plan.tasks)
+            assert not any("outfits" in ident for ident in plan.identities.values())
+    plan, p = plans["domain_E"], DOMAINS["domain_E"].outfit_change_prob
+    assert p > 0
+    cams_of = defaultdict(set)
+    for t in plan.tasks:
+        ident = plan.identities[t.pid]
+        assert t.outfit == ident["outfit_by_camera"][str(t.camid)]
+        cams_of[t.pid].add(t.camid)
+    changed = other_cameras = 0
+    for pid, ident in plan.identities.items():
+        by_cam = ident["outfit_by_camera"]
+        assert {int(c) for c in by_cam} == cams_of[pid]
+        first = min(cams_of[pid])
+        assert by_cam[str(first)] == 0 and ident["outfits"][0] == {"upper": ident["upper"], "legs": ident["legs"]}
+        new = [o for c, o in by_cam.items() if int(c) != first]
+        assert sorted(o for o in new if o) == list(range(1, len(ident["outfits"])))   # each new outfit: one camera
+        changed += sum(1 for o in new if o)
+        other_cameras += len(new)
+    # binomial(other_cameras, p): 5 standard deviations
+    sd = (other_cameras * p * (1 - p)) ** 0.5
+    assert abs(changed - p * other_cameras) < 5 * sd, (changed, other_cameras)
+    # the query of a clothes-changing test identity can be matched across an outfit change
+    cross = {t.pid for t in plan.tasks if t.split == "query"
+             for g in plan.tasks if g.split == "gallery" and g.pid == t.pid and g.outfit != t.outfit}
+    assert len(cross) > 0.3 * sizes["domain_E"].test_ids

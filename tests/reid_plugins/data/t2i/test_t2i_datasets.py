@@ -11,7 +11,7 @@ from t2i_fakes import load, make_cuhk_pedes, make_icfg_pedes, make_rstpreid, mak
 
 def test_registered_names():
     for name in ("CUHKPEDES", "ICFGPEDES", "RSTPReid", "SynthPedT2IA", "SynthPedT2IB", "SynthPedT2IC",
-                 "SynthPedT2ID"):
+                 "SynthPedT2ID", "SynthPedT2IE"):
         assert DATASET_REGISTRY.get(name).__name__ == name
 
 
@@ -128,3 +128,21 @@ def test_missing_image_and_bad_json_and_missing_folder(tmp_path):
 def test_build_t2i_dataset_rejects_image_datasets(tmp_path):
     with pytest.raises(ValueError, match="not a text-to-image dataset"):
         build_t2i_dataset("Market1501", str(tmp_path))
+
+
+def test_clothes_changing_domain_matches_a_person_across_outfits(tmp_path, monkeypatch):
+    """SynthPedT2IE generates itself; a caption's positives include images of the same person in other outfits."""
+    import json
+
+    monkeypatch.setenv("REID_SYNTH_PRESET", "tiny")
+    ds = build_t2i_dataset("SynthPedT2IE", str(tmp_path))
+    with open(os.path.join(str(tmp_path), "synthped", "domain_E", "captions.json")) as f:
+        outfit_of = {e["file_path"]: e["outfit"] for e in json.load(f)}
+    test = ds.test
+    image_outfit = [outfit_of[os.path.relpath(p, os.path.join(str(tmp_path), "synthped", "domain_E"))]
+                    for p in test.img_paths]
+    cross = sum(1 for q, pid in enumerate(test.caption_pids)
+                for g, gpid in enumerate(test.image_pids)
+                if gpid == pid and image_outfit[g] != image_outfit[test.caption_image_index[q]])
+    assert cross > 0
+    assert set(test.caption_pids) == set(test.image_pids)
