@@ -56,6 +56,10 @@ class DomainStyle:
     # probability that a person wears another outfit (upper + legs) in a camera other than the first that sees them
     outfit_change_prob: float = 0.0
 
+    @property
+    def changes_clothes(self) -> bool:
+        return self.outfit_change_prob > 0
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 

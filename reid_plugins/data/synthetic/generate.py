@@ -112,7 +112,7 @@ def _domain_outputs(plan, results: Dict[str, tuple], cameras, config) -> Dict[st
         parts[base] = {k: boxes[k] for k in ("head", "upper", "legs", "person")}
         meta[base] = m
         entry = {"split": "train" if t.split == "train" else "test", "file_path": t.rel_path, "id": int(t.pid)}
-        if plan.style.outfit_change_prob > 0:
+        if plan.style.changes_clothes:
             entry["outfit"] = t.outfit      # the captions describe this image's outfit; the pid is the person
         captions.append({**entry, **caps})
     attributes = {str(pid): plan.identities[pid] for pid in sorted(plan.identities)}

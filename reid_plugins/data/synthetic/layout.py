@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .attributes import sample_families, sample_outfit
+from .attributes import OUTFIT_GROUPS, sample_families, sample_outfit
 from .domains import DomainStyle
 from .presets import SplitSize
 
@@ -46,7 +46,7 @@ def plan_domain(style: DomainStyle, domain_index: int, size: SplitSize, seed: in
     """Identities (families never straddle train/test), pids, cameras, frames and the query/gallery split.
     `taken` holds the signatures of identities already used by other domains and is extended."""
     rng = np.random.default_rng([seed, domain_index, 1])
-    changes = style.outfit_change_prob > 0
+    changes = style.changes_clothes
     train = sample_families(rng, size.train_ids, style.priors, FAMILY_SIZES, taken, changes_clothes=changes)
     test = sample_families(rng, size.test_ids, style.priors, FAMILY_SIZES, taken, changes_clothes=changes)
     outfit_rng = np.random.default_rng([seed, domain_index, 4])   # own stream: the other draws stay as they were
@@ -95,7 +95,7 @@ def _dress(ident: dict, cams: np.ndarray, style: DomainStyle, rng: np.random.Gen
     """Which outfit `ident` wears in each of its cameras: its own (0) in the first; in each other camera, with
     probability style.outfit_change_prob, a new one, worn in that camera only (so every change shows across
     cameras). Adds "outfits" (outfit 0 = the identity's upper / legs) and "outfit_by_camera"."""
-    outfits = [{"upper": ident["upper"], "legs": ident["legs"]}]
+    outfits = [{g: ident[g] for g in OUTFIT_GROUPS}]
     by_camera = {}
     for k, cam in enumerate(cams):
         if k and rng.random() < style.outfit_change_prob:

@@ -33,7 +33,7 @@ PRESETS: Dict[str, Dict[str, SplitSize]] = {
         "domain_D": SplitSize(6, 5, (2, 2), (2, 3), 2),
         "domain_E": SplitSize(8, 6, (2, 3), (1, 2), 2),
     },
-    # the embedded benchmark: about 12k images, generated in about a minute on 2 cores
+    # the embedded benchmark: about 13k images, generated in about a minute on 2 cores
     "default": {
         "domain_A": SplitSize(150, 150, (2, 4), (2, 4), 3),
         "domain_B": SplitSize(150, 150, (2, 4), (2, 4), 3),

@@ -184,12 +184,16 @@ class _SynthPedT2I(T2IDataset):
             ensure_generated(self.root, domains=[self.domain])
 
 
+_SYNTH_T2I: list = []   # every registered synthetic domain (for T2I_DATASETS)
+
+
 def _register_synth(letter: str):
     cls = type(f"SynthPedT2I{letter}", (_SynthPedT2I,),
                {"domain": f"domain_{letter}", "dataset_dir": os.path.join("synthped", f"domain_{letter}"),
                 "dataset_name": f"synthpedt2i{letter.lower()}", "__module__": __name__,
                 "__doc__": f"Synthetic benchmark domain {letter} as a text-to-image dataset."})
     DATASET_REGISTRY.register(cls)
+    _SYNTH_T2I.append(cls.__name__)
     return cls
 
 
@@ -199,7 +203,7 @@ SynthPedT2IC = _register_synth("C")
 SynthPedT2ID = _register_synth("D")
 SynthPedT2IE = _register_synth("E")   # people change clothes across cameras
 
-T2I_DATASETS = ("CUHKPEDES", "ICFGPEDES", "RSTPReid", "SynthPedT2IA", "SynthPedT2IB", "SynthPedT2IC", "SynthPedT2ID")
+T2I_DATASETS = ("CUHKPEDES", "ICFGPEDES", "RSTPReid", *_SYNTH_T2I)
 
 
 def build_t2i_dataset(name: str, root: str, **kwargs) -> T2IDataset:

@@ -3,7 +3,7 @@ import os
 import pytest
 from fastreid.data.datasets import DATASET_REGISTRY
 
-from reid_plugins.data.t2i import (CUHKPEDES, ICFGPEDES, T2IAnnotationError, RSTPReid, SynthPedT2IA,
+from reid_plugins.data.t2i import (CUHKPEDES, ICFGPEDES, T2I_DATASETS, T2IAnnotationError, RSTPReid, SynthPedT2IA,
                                    build_t2i_dataset, split_of)
 
 from t2i_fakes import load, make_cuhk_pedes, make_icfg_pedes, make_rstpreid, make_synthped_captions, save
@@ -13,6 +13,7 @@ def test_registered_names():
     for name in ("CUHKPEDES", "ICFGPEDES", "RSTPReid", "SynthPedT2IA", "SynthPedT2IB", "SynthPedT2IC",
                  "SynthPedT2ID", "SynthPedT2IE"):
         assert DATASET_REGISTRY.get(name).__name__ == name
+        assert name in T2I_DATASETS    # the names the "not a text-to-image dataset" error lists
 
 
 def test_split_rule():
