@@ -1,13 +1,25 @@
 """fast-reid plugins: MUVA (domain-generalizable image Re-ID) and BDAM (text-to-image Re-ID).
 
-Importing this package first applies :mod:`reid_plugins.compat` (fast-reid 1.4.0 on Python 3.11 / torch 2.x / CPU),
-then registers the datasets and evaluators into fast-reid's registries.
+Importing this package is light: it imports neither torch nor fast-reid. The fast-reid compat patches
+(:mod:`reid_plugins.compat`) and the registrations of our datasets and evaluators run on the first import of
+``fastreid``, ``torchvision`` or ``open_clip`` that follows (see :mod:`reid_plugins.bootstrap`), or explicitly with
+:func:`setup`. Subpackages are imported on first attribute access (``reid_plugins.evaluation``).
 """
-from . import compat
+import importlib as _importlib
 
-compat.apply()
+from .bootstrap import install as _install
+from .bootstrap import setup
 
-from . import data  # noqa: E402,F401  (registers datasets)
-from . import evaluation  # noqa: E402,F401  (registers evaluators)
+_install()
 
 __version__ = "0.1.0"
+__all__ = ["setup", "__version__"]
+
+_SUBMODULES = ("bootstrap", "compat", "config", "captioning", "data", "engine", "evaluation", "grounding", "inference",
+               "losses", "modeling", "projects", "solver")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """Import-time fixes that let fast-reid 1.4.0 run on Python 3.11, torch 2.x, numpy 2.x and CPU-only machines.
 
 fast-reid is installed unmodified (``pip install --no-deps fastreid==1.4.0``); every incompatibility is fixed here
-by monkeypatching, never by editing fast-reid's files. :func:`apply` runs once, first thing in
-``import reid_plugins``, before anything imports ``fastreid``, ``torchvision`` or ``open_clip``.
+by monkeypatching, never by editing fast-reid's files. The patches run once, on the first import of ``fastreid``,
+``torchvision`` or ``open_clip`` after ``import reid_plugins`` (the import-time ones before that module's code, the
+others right after it; see :mod:`reid_plugins.bootstrap`), or at ``reid_plugins.setup()``.
 
 Each patch is a function registered in :data:`PATCHES` with the failure it fixes. Setting the environment variable
 ``REID_PLUGINS_COMPAT_DISABLE=name[,name...]`` skips patches by name; the test-suite uses this to show that every
@@ -297,24 +298,40 @@ def _gloo_distributed_worker(local_rank, main_func, world_size, num_procs_per_ma
 IMPORT_TIME = ("collections_abc", "torch_six", "torchvision_ops")
 
 
-def apply() -> List[str]:
-    """Apply every patch not disabled through ``REID_PLUGINS_COMPAT_DISABLE``; returns the names that changed
-    something. Idempotent."""
-    if APPLIED:
-        return list(APPLIED)
+def check_disabled_names() -> set:
+    """The patch names in ``REID_PLUGINS_COMPAT_DISABLE``; unknown names raise."""
     disabled = _disabled()
     unknown = disabled - set(PATCHES)
     if unknown:
         raise ValueError(f"REID_PLUGINS_COMPAT_DISABLE names unknown patches {sorted(unknown)}; "
                          f"known: {sorted(PATCHES)}")
-    # Order matters: the import-time fixes must be in place before the runtime patches import fastreid.
-    ordered = list(IMPORT_TIME) + [n for n in PATCHES if n not in IMPORT_TIME]
+    return disabled
+
+
+def apply_import_time() -> List[str]:
+    """Only the patches that must precede the first import of fastreid / torchvision / open_clip (they import torch,
+    not those). Idempotent."""
+    return _apply(IMPORT_TIME)
+
+
+def apply() -> List[str]:
+    """Apply every patch not disabled through ``REID_PLUGINS_COMPAT_DISABLE``; returns the names that changed
+    something. Idempotent. Order matters: the import-time fixes come before the runtime patches import fastreid."""
+    return _apply(list(IMPORT_TIME) + [n for n in PATCHES if n not in IMPORT_TIME])
+
+
+_DONE: set = set()  # patches already run (whether or not they changed something)
+
+
+def _apply(names) -> List[str]:
+    disabled = check_disabled_names()
     with warnings.catch_warnings():
         # fastreid.evaluation.rank warns once when its Cython ranker is absent; our evaluator does not use it.
         warnings.filterwarnings("ignore", message="Cython .* unavailable")
-        for name in ordered:
-            if name in disabled:
+        for name in names:
+            if name in disabled or name in _DONE:
                 continue
             if PATCHES[name].apply():
                 APPLIED.append(name)
+            _DONE.add(name)
     return list(APPLIED)

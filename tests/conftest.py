@@ -15,3 +15,13 @@ import reid_plugins  # noqa: E402,F401  (compat patches before any test imports 
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory):
+    """The tiny synthetic benchmark (all domains), generated once per test session."""
+    from reid_plugins.data.synthetic import ensure_generated
+
+    root = str(tmp_path_factory.mktemp("synth"))
+    ensure_generated(root, preset="tiny", seed=0, progress=False, preview=False)
+    return root

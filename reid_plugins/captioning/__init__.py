@@ -3,19 +3,27 @@ dual-prompt identity / clothing descriptions from an OpenAI-compatible chat serv
 retries, a resumable journal, and annotation JSON the T2I datasets read. CLI: ``python -m reid_plugins.captioning``;
 guide: docs/CAPTIONING.md.
 
-Importing this package is light (no torch / transformers); the embedders import them when used.
+Importing this package is light (no torch / transformers / openai): the names below are imported from their
+submodules on first use, and the embedders and the client import their heavy dependencies when used.
 """
-from .annotations import load_annotations, write_json_atomic
-from .client import MLLMClient, RateLimiter, image_data_url
-from .clustering import StyleClustering, cluster_styles
-from .config import add_captioning_config, get_captioning_cfg
-from .generate import DescriptionGenerator, generate_descriptions, merge_into_annotations
-from .journal import Journal
-from .lexicon import PARTS, parts_mentioned
-from .style_bank import StyleBank
-from .validation import Problem, check_coverage, check_syntax, validate_descriptions
+import importlib as _importlib
 
-__all__ = ["load_annotations", "write_json_atomic", "MLLMClient", "RateLimiter", "image_data_url",
-           "StyleClustering", "cluster_styles", "add_captioning_config", "get_captioning_cfg",
-           "DescriptionGenerator", "generate_descriptions", "merge_into_annotations", "Journal", "PARTS",
-           "parts_mentioned", "StyleBank", "Problem", "check_coverage", "check_syntax", "validate_descriptions"]
+_EXPORTS = {
+    "annotations": ("load_annotations", "write_json_atomic"),
+    "client": ("MLLMClient", "RateLimiter", "image_data_url"),
+    "clustering": ("StyleClustering", "cluster_styles"),
+    "config": ("add_captioning_config", "get_captioning_cfg"),
+    "generate": ("DescriptionGenerator", "generate_descriptions", "merge_into_annotations"),
+    "journal": ("Journal",),
+    "lexicon": ("PARTS", "parts_mentioned"),
+    "style_bank": ("StyleBank",),
+    "validation": ("Problem", "check_coverage", "check_syntax", "validate_descriptions"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        return getattr(_importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,8 @@
 """Rank-list pictures: each row is a query followed by its top-k gallery items, framed green (true match), red (wrong
-identity) or grey (junk: same pid and camera, ignored by the Market-1501 protocol). Works for any model: it only needs
-features, ids and image paths. Ordering and ties as in the evaluation (see exact_rank.py)."""
+identity) or grey (junk: same pid and camera, ignored by the Market-1501 protocol); dark grey when the identities are
+unknown. Works for any model: it only needs features, ids and image paths (plot_rank_list), or the rows themselves
+(draw_rank_list, which python -m reid_plugins.search uses; a text query is drawn as its text). Ordering and ties as
+in the evaluation (see exact_rank.py)."""
 from __future__ import annotations
 
 import os
@@ -12,8 +14,8 @@ import numpy as np
 from .inputs import as_features, as_labels, check_metric, check_positive_int, check_same_dim
 from .scores import feature_score_blocks
 
-MATCH, WRONG, JUNK = "match", "wrong", "junk"
-COLOURS = {MATCH: "#1a9641", WRONG: "#d7191c", JUNK: "#9e9e9e", "query": "#2c7bb6"}
+MATCH, WRONG, JUNK, UNKNOWN = "match", "wrong", "junk", "unknown"
+COLOURS = {MATCH: "#1a9641", WRONG: "#d7191c", JUNK: "#9e9e9e", UNKNOWN: "#404040", "query": "#2c7bb6"}
 
 
 @dataclass
@@ -59,11 +61,6 @@ def plot_rank_list(out_path: str, query_paths: Sequence[str], gallery_paths: Seq
                    gallery_feats, q_pids, g_pids, q_camids, g_camids, query_indices: Optional[Sequence[int]] = None,
                    num_queries: int = 8, topk: int = 10, metric: str = "cosine", title: str = "") -> str:
     """Write the rank-list PNG and return its path. query_indices default: num_queries evenly spaced queries."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if len(query_paths) != len(query_feats) or len(gallery_paths) != len(gallery_feats):
         raise ValueError(f"got {len(query_paths)} query paths for {len(query_feats)} query features and "
                          f"{len(gallery_paths)} gallery paths for {len(gallery_feats)} gallery features")
@@ -72,21 +69,50 @@ def plot_rank_list(out_path: str, query_paths: Sequence[str], gallery_paths: Seq
         count = min(check_positive_int(num_queries, "num_queries"), num_q)
         query_indices = np.unique(np.linspace(0, num_q - 1, count).round().astype(np.int64))
     rows = top_k_rows(query_feats, gallery_feats, q_pids, g_pids, q_camids, g_camids, query_indices, topk, metric)
+    cells = [[Cell(query_paths[row.query], "query", f"query pid {row.query_pid}")]
+             + [Cell(gallery_paths[g], kind, f"#{k} {score:.2f}")
+                for k, (g, score, kind) in enumerate(zip(row.gallery, row.scores, row.kinds), start=1)]
+             for row in rows]
+    return draw_rank_list(out_path, cells, title or f"top-{topk} ({metric})")
+
+
+@dataclass
+class Cell:
+    """One picture of a rank-list row: an image path (or, with text=True, a text shown in place of a picture),
+    its frame kind (COLOURS) and the caption above it."""
+
+    content: str
+    kind: str
+    label: str
+    text: bool = False
+
+
+LEGEND = "green: true match   red: wrong identity   grey: junk (same pid and camera, ignored)   blue: query"
+
+
+def draw_rank_list(out_path: str, rows: Sequence[Sequence[Cell]], title: str, legend: str = LEGEND) -> str:
+    """Rows of cells (query first) on one canvas, written as a PNG; returns out_path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     # One canvas shown by a single imshow: a subplot per picture is ~100x slower to draw.
-    ncols = 1 + max(len(r.gallery) for r in rows)
+    ncols = max(len(r) for r in rows)
     pitch_w, pitch_h = CELL_W + 2 * BORDER + GAP, CELL_H + 2 * BORDER + 3 * GAP
     canvas = np.full((len(rows) * pitch_h, ncols * pitch_w + GAP, 3), 255, np.uint8)
-    labels = []
+    labels, texts = [], []
     for i, row in enumerate(rows):
-        cells = [(query_paths[row.query], "query", f"query pid {row.query_pid}")]
-        cells += [(gallery_paths[g], kind, f"#{k} {score:.2f}")
-                  for k, (g, score, kind) in enumerate(zip(row.gallery, row.scores, row.kinds), start=1)]
-        for j, (path, kind, label) in enumerate(cells):
+        for j, cell in enumerate(row):
             y, x = i * pitch_h + 3 * GAP, j * pitch_w + GAP + (GAP if j else 0)
-            canvas[y:y + CELL_H + 2 * BORDER, x:x + CELL_W + 2 * BORDER] = _hex_rgb(COLOURS[kind])
-            canvas[y + BORDER:y + BORDER + CELL_H, x + BORDER:x + BORDER + CELL_W] = _load_cell(path)
-            labels.append((x + pitch_w / 2 - GAP / 2, y - 2, label, COLOURS[kind]))
+            canvas[y:y + CELL_H + 2 * BORDER, x:x + CELL_W + 2 * BORDER] = _hex_rgb(COLOURS[cell.kind])
+            inner = canvas[y + BORDER:y + BORDER + CELL_H, x + BORDER:x + BORDER + CELL_W]
+            if cell.text:
+                inner[:] = 255
+                texts.append((x + BORDER + 3, y + BORDER + 3, _wrap(cell.content)))
+            else:
+                inner[:] = _load_cell(cell.content)
+            labels.append((x + pitch_w / 2 - GAP / 2, y - 2, cell.label, COLOURS[cell.kind]))
 
     dpi = 100
     fig = plt.figure(figsize=(canvas.shape[1] / dpi, canvas.shape[0] / dpi + 0.45), dpi=dpi)
@@ -95,15 +121,21 @@ def plot_rank_list(out_path: str, query_paths: Sequence[str], gallery_paths: Seq
     ax.set_axis_off()
     for x, y, label, colour in labels:
         ax.text(x, y, label, ha="center", va="bottom", fontsize=6.5, color=colour)
-    fig.text(0.5, 1 - 0.12 / (canvas.shape[0] / dpi + 0.45), title or f"top-{topk} ({metric})", ha="center",
-             va="top", fontsize=9)
-    fig.text(0.5, 1 - 0.3 / (canvas.shape[0] / dpi + 0.45),
-             "green: true match   red: wrong identity   grey: junk (same pid and camera, ignored)   blue: query",
-             ha="center", va="top", fontsize=7)
+    for x, y, text in texts:
+        ax.text(x, y, text, ha="left", va="top", fontsize=5.5, color="black")
+    fig.text(0.5, 1 - 0.12 / (canvas.shape[0] / dpi + 0.45), title, ha="center", va="top", fontsize=9)
+    fig.text(0.5, 1 - 0.3 / (canvas.shape[0] / dpi + 0.45), legend, ha="center", va="top", fontsize=7)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     fig.savefig(out_path, dpi=dpi)
     plt.close(fig)
     return out_path
+
+
+def _wrap(text: str, width: int = 14, max_lines: int = 14) -> str:
+    import textwrap
+
+    lines = textwrap.wrap(text, width) or [""]
+    return "\n".join(lines[:max_lines - 1] + ["..."] if len(lines) > max_lines else lines)
 
 
 def _hex_rgb(colour: str) -> np.ndarray:

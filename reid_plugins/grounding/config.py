@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Tuple
-
-from fastreid.config import CfgNode as CN
+from typing import TYPE_CHECKING, Tuple
 
 from .calibration import DEFAULT_AREA_FRAC, DEFAULT_HEIGHT_FRAC, CalibrationConfig
 from .oracle import NoiseRates
 from .stripes import DEFAULT_STRIPES
 from .voting import VOTE_RULES
 
+if TYPE_CHECKING:
+    from fastreid.config import CfgNode as CN
+
 PROVIDER_BACKENDS = ("oracle", "oracle-noisy", "stripes", "cache", "official-pickle")
 DEFAULT_CACHE_SUBDIR = "part_masks"
 
 
 def add_part_mask_config(cfg: CN) -> None:
+    from fastreid.config import CfgNode as CN  # here: importing this module (the CLI's --help) stays light
+
     _c = cfg.MODEL.MASKS = CN()
     # oracle: synthetic parts.json | oracle-noisy: perturbed oracle | stripes: fixed stripes | cache: masks.npz made by
     # `python -m reid_plugins.grounding label` with any backend (openai, hf, ...) | official-pickle: authors' pickle

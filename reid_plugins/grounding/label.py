@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from ..captioning.client import FATAL_ERRORS
+from ..captioning import client as captioning_client  # its FATAL_ERRORS import openai on first use
 from ..captioning.journal import Journal
 from .backends import Backend, VLMBackend
 from .cache import JOURNAL_FILE, journal_key, prompt_id
@@ -124,7 +124,7 @@ class _Settler:
         item = self.items[n]
         try:
             wh, answers = fut.result()
-        except FATAL_ERRORS as e:
+        except captioning_client.FATAL_ERRORS as e:
             raise FatalBackendError(_fatal_message(e, self.backend)) from None
         except Exception as e:  # one bad image (unreadable, ...) must not stop the run
             msg = _redact(self.backend, f"{type(e).__name__}: {e}")[:300]

@@ -1,8 +1,6 @@
-"""Fixtures shared by the MUVA tests that train on the tiny synthetic preset."""
+"""Fixtures shared by the MUVA tests that train on the tiny synthetic preset (synth_root: tests/conftest.py)."""
 import pytest
 import torch
-
-from reid_plugins.data.synthetic import ensure_generated
 
 
 @pytest.fixture
@@ -14,10 +12,3 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
-
-@pytest.fixture(scope="session")
-def synth_root(tmp_path_factory):
-    """The tiny synthetic benchmark (4 domains), generated once per test session."""
-    root = str(tmp_path_factory.mktemp("synth"))
-    ensure_generated(root, preset="tiny", seed=0, progress=False, preview=False)
-    return root
