@@ -8,7 +8,7 @@ Importing this package is light: it imports neither torch nor fast-reid. The fas
 import importlib as _importlib
 
 from .bootstrap import install as _install
-from .bootstrap import setup
+from .bootstrap import setup  # noqa: F401  (reid_plugins.setup())
 
 _install()
 

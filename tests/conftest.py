@@ -17,6 +17,18 @@ def repo_root():
     return ROOT
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models on small batches: a second intra-op thread gains nothing and, on a busy shared CPU, its barriers
+    cost more than the work (measured at load average ~6: 141 s with 2 threads, 29 s with 1, MUVA trainer tests)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory):
     """The tiny synthetic benchmark (all domains), generated once per test session."""

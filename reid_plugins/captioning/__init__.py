@@ -6,9 +6,9 @@ guide: docs/CAPTIONING.md.
 Importing this package is light (no torch / transformers / openai): the names below are imported from their
 submodules on first use, and the embedders and the client import their heavy dependencies when used.
 """
-import importlib as _importlib
+from ..lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "annotations": ("load_annotations", "write_json_atomic"),
     "client": ("MLLMClient", "RateLimiter", "image_data_url"),
     "clustering": ("StyleClustering", "cluster_styles"),
@@ -18,12 +18,4 @@ _EXPORTS = {
     "lexicon": ("PARTS", "parts_mentioned"),
     "style_bank": ("StyleBank",),
     "validation": ("Problem", "check_coverage", "check_syntax", "validate_descriptions"),
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = list(_MODULE_OF)
-
-
-def __getattr__(name):
-    if name in _MODULE_OF:
-        return getattr(_importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

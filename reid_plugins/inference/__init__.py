@@ -10,19 +10,11 @@ resumable extraction), index (faiss: exact, HNSW, IVF-PQ), retrieval (search, k-
 PNG), onnx_export. CLIs on top: ``python -m reid_plugins.extract``, ``.search``, ``.export``. Importing this package
 is light: the names below are imported from their modules on first use.
 """
-import importlib as _importlib
+from ..lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "model": ("NoTextEncoderError", "ReidModel", "UnsupportedModelError", "load_model"),
     "images": ("ImageList", "list_images"),
     "features": ("FeatureFile", "ImageReadError", "extract_features", "load_feature_file"),
     "index": ("GalleryIndex", "IndexParams", "build_index", "choose_kind"),
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = list(_MODULE_OF)
-
-
-def __getattr__(name):
-    if name in _MODULE_OF:
-        return getattr(_importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

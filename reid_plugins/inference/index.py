@@ -5,7 +5,9 @@
            graph, builds in about a minute per 100k 512-d vectors on 2 cores
     ivfpq  faiss IVF<nlist>,PQ<d/8>x4fs (4-bit fast-scan PQ, 32 bytes per 512-d vector) whose top `refine`
            candidates per query are re-scored exactly from the memory-mapped features: for large galleries (the codes
-           take 1/64 of the features; k-means on 64 x nlist vectors, nlist ~ sqrt(n) rounded to a power of 2)
+           take 1/64 of the features; k-means on 39 x nlist vectors, nlist ~ 4 sqrt(n) rounded to a power of 2). The
+           features' pages are read in once the index is ready (the re-scoring reads random rows), so the process
+           holds about the features' size plus the codes
 
 `choose_kind(n)` picks the approximate one by size. Measured speed / recall / memory: benchmarks/README.md
 (benchmarks/gallery_search.py). Chunks are copied out of the mapping one at a time and their pages released
@@ -36,9 +38,10 @@ DEFAULT_CHUNK_ROWS = 65_536
 class IndexParams:
     hnsw_m: int = 32
     ef_construction: int = 40
-    ef_search: int = 64
-    nlist: int = 0  # 0: 2 ** round(log2(sqrt(n)))
-    train_per_list: int = 64  # k-means training vectors per inverted list
+    ef_search: int = 128
+    nlist: int = 0  # 0: default_nlist(n)
+    train_per_list: int = 39  # k-means training vectors per inverted list (faiss warns below 39)
+    kmeans_iters: int = 10
     nprobe: int = 16
     refine: int = 100  # IVF-PQ candidates per query re-scored exactly
     chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -51,7 +54,10 @@ def choose_kind(num_items: int) -> str:
 
 
 def default_nlist(num_items: int) -> int:
-    return int(2 ** round(np.log2(max(1.0, np.sqrt(num_items)))))
+    """4 sqrt(n) rounded to a power of 2, the low end of faiss's guideline (4 to 16 sqrt(n)). With sqrt(n) lists,
+    1M Re-ID-like features kept only 76 % of the true top-10 in the 16 lists closest to the query (lists mixing
+    several look-alike groups); with 4 sqrt(n), all of them in the closest 8 (benchmarks/README.md)."""
+    return int(2 ** round(np.log2(max(1.0, 4 * np.sqrt(num_items)))))
 
 
 def check_features(features, name: str = "gallery features") -> None:
@@ -75,6 +81,20 @@ def feature_chunks(features: np.ndarray, chunk_rows: int = DEFAULT_CHUNK_ROWS,
         yield s, chunk
 
 
+def load_pages(features: np.ndarray) -> None:
+    """Read every page of a np.memmap once, sequentially (no-op for in-memory arrays). IVF-PQ re-scores candidates
+    at random rows: from a cold disk each such read costs a seek (200k random rows took 36 s here, 0.3 s once
+    cached)."""
+    mm = getattr(features, "_mmap", None)
+    if mm is None:
+        return
+    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+        mm.madvise(mmap.MADV_WILLNEED)
+    pages = np.frombuffer(mm, dtype=np.uint8)
+    for s in range(0, len(pages), 1 << 28):
+        int(pages[s:s + (1 << 28):mmap.PAGESIZE].sum())  # one byte per page
+
+
 def release_pages(features: np.ndarray, start: int, stop: int) -> None:
     """madvise(MADV_DONTNEED) the file pages of rows [start, stop) of a np.memmap (no-op for in-memory arrays)."""
     mm = getattr(features, "_mmap", None)
@@ -94,6 +114,8 @@ class GalleryIndex:
     def __init__(self, kind: str, index, features: np.ndarray, params: IndexParams):
         self.kind, self.index, self.features, self.params = kind, index, features, params
         self._apply_search_params()
+        if kind == IVFPQ:  # re-scoring reads the features: bring them in once, sequentially
+            load_pages(features)
 
     @property
     def ntotal(self) -> int:
@@ -221,6 +243,7 @@ def _trained_ivfpq(features: np.ndarray, params: IndexParams):
         raise ValueError(f"IVF-PQ with {nlist} lists needs >= {39 * nlist} vectors to train, the gallery has {n}; "
                          f"use the 'hnsw' or 'flat' index (choose_kind does below {HNSW_MAX_ITEMS})")
     index = faiss.index_factory(d, f"IVF{nlist},PQ{d // 8}x4fs", faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = params.kmeans_iters
     rng = np.random.default_rng(params.seed)
     sample = np.sort(rng.choice(n, size=min(n, params.train_per_list * nlist), replace=False))
     train = np.empty((len(sample), d), np.float32)

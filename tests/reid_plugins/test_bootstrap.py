@@ -48,7 +48,8 @@ def test_import_is_light_and_first_fastreid_import_sets_everything_up():
         from reid_plugins import compat
         from reid_plugins.evaluation import EVALUATOR_REGISTRY
         print("patched", DataLoaderX.__name__, sorted(compat.APPLIED) == sorted(compat.PATCHES))
-        print("registered", "SynthPedA" in DATASET_REGISTRY._obj_map, "FastReidEvaluator" in EVALUATOR_REGISTRY._obj_map)
+        print("registered", "SynthPedA" in DATASET_REGISTRY._obj_map,
+              "FastReidEvaluator" in EVALUATOR_REGISTRY._obj_map)
         import fastreid
         print("loader", type(fastreid.__loader__).__name__, type(fastreid.__spec__.loader).__name__)
         print("hook gone", not any(type(f).__name__ == "_SetupOnFirstImport" for f in sys.meta_path))

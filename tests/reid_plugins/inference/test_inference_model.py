@@ -13,15 +13,7 @@ from reid_plugins.engine.checkpoint import CheckpointMismatchError
 from reid_plugins.inference import NoTextEncoderError, UnsupportedModelError, load_model
 from reid_plugins.projects import import_project
 
-pytestmark = pytest.mark.usefixtures("one_thread_inference")
-
-
-@pytest.fixture
-def one_thread_inference():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class Capture(DatasetEvaluator):

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 import torch
 from inference_fixtures import tiny_model
 
