@@ -67,6 +67,9 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
     if len(opts) % 2:
         raise ConfigError(f"command-line options must be KEY VALUE pairs; got {len(opts)} items: {opts}")
     _merge(cfg.merge_from_list, opts, "command-line option")
+    from reid_plugins.zoo.store import resolve_config
+
+    resolve_config(cfg)   # "zoo:<name>" -> the verified stand-in checkpoint
     resolve_device(cfg)
     apply_dataset_root(cfg)
     return cfg
