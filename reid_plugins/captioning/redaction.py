@@ -79,6 +79,6 @@ def setup_cli_logging(fmt: str) -> None:
     """The logging of both API-calling CLIs: INFO to stderr, the HTTP libraries' per-request INFO lines silenced
     (they repeat for every request, also with --quiet), secrets scrubbed."""
     logging.basicConfig(level=logging.INFO, format=fmt)
-    for noisy in ("httpx", "httpcore", "openai"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):  # httpx2: the installed httpx package
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction()

@@ -1,6 +1,7 @@
 """PluginTrainer: exact resume on CPU, checking checkpointer, results.json."""
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -230,13 +231,9 @@ def test_processes_resuming_from_different_epochs_are_stopped():
         check_same_resume_point([3, 0], "/local/run")
 
 
-def _zero_byte(path):
-    open(path, "wb").close()
-
-
-def _not_an_image(path):
-    with open(path, "wb") as f:
-        f.write(b"<html>404 not found</html>" * 8)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "reliability"))
+from test_bad_inputs import BROKEN  # noqa: E402  (the damaged-file makers of the bad-input matrix)
 
 
 def _empty_query(path):
@@ -248,9 +245,10 @@ def _empty_query(path):
     ('("Market1502",)', None, r"DATASETS.TESTS names 'Market1502', which is not a registered dataset \(did you "
                               r"mean 'Market1501'\?\)"),
     ('("Market1501",)', _empty_query, r"test set 'Market1501' \(DATASETS.TESTS\) has 0 query and 12 gallery images"),
-    ('("Market1501",)', _zero_byte, r"test set 'Market1501' .*1 of 16 images cannot be read: '.*/query/(?P<f>.*)': "
-                                    r"empty file \(0 bytes\)"),
-    ('("Market1501",)', _not_an_image, r"1 of 16 images cannot be read: '.*/query/.*\.jpg': not a readable image"),
+    ('("Market1501",)', BROKEN["zero-byte"], r"test set 'Market1501' .*1 of 16 images cannot be read: "
+                                             r"'.*/query/.*\.jpg': empty file \(0 bytes\)"),
+    ('("Market1501",)', BROKEN["garbage"], r"1 of 16 images cannot be read: '.*/query/.*\.jpg': not a readable "
+                                           r"image"),
     ('("Market1501", "NoSuchSet")', None, r"'NoSuchSet', which is not a registered dataset; registered: .*Market1501"),
 ])
 def test_test_sets_are_checked_before_anything_is_trained(tmp_path, tests, damage, message):
