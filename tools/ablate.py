@@ -256,7 +256,8 @@ def wall_times(suite: Suite, seeds: Sequence[int], output_root: str) -> Dict[str
         for seed in seeds:
             run_dir = suite.run_dir(output_root, row, seed)
             record = compare.read_record(run_dir)
-            if record and record.get("wall_s") and os.path.isfile(os.path.join(run_dir, "results.json")):
+            finished = os.path.isfile(os.path.join(run_dir, "results.json"))
+            if record and record.get("wall_s") is not None and finished:
                 times.setdefault(row.name, []).append(float(record["wall_s"]))
     return times
 
