@@ -2,7 +2,7 @@
 """Compare methods on one protocol (source dataset(s) -> target datasets): run or collect each method, then write a
 Markdown table and a bar chart (mAP / Rank-1 per target domain).
 
-    python tools/compare.py --spec configs/Synth/compare_A.yml
+    python tools/compare.py --spec configs/Synth/embedded_default.yml
     python tools/compare.py --spec spec.yml --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2
     python tools/compare.py --method BoT tools/train_net.py configs/Synth/bagtricks_A.yml --sources SynthPedA \\
         --targets SynthPedB SynthPedC --output-root outputs/compare/A
@@ -16,28 +16,46 @@ Spec file (YAML or JSON; every key optional except methods, when no --method is 
     common_opts: [TEST.EVALUATOR, FastReidEvaluator]   # KEY VALUE pairs appended for every method
     methods:
       - {name: BoT, entry: tools/train_net.py, config: configs/Synth/bagtricks_A.yml, opts: [SOLVER.MAX_EPOCH, 2]}
-Each entry script takes tools/train_net.py's CLI (--config-file FILE KEY VALUE ...) and, through PluginTrainer.test,
-writes <OUTPUT_DIR>/results.json = {dataset: {metric: value}}. A method whose results.json exists is not run again
-(resume; --force re-runs). Relative paths are taken from the working directory, else from the repository root.
-Outputs: <output_root>/comparison.{md,png,json}; each run's log is <output_root>/<M>/compare_run.log.
+Each entry script takes tools/train_net.py's CLI (--config-file FILE [--resume] KEY VALUE ...) and, through
+PluginTrainer.test, writes <OUTPUT_DIR>/results.json = {dataset: {metric: value}}. Relative paths are taken from the
+working directory, else from the repository root.
+
+Resume: every run records its command line and the content of its config file (with its _BASE_ files) in
+<OUTPUT_DIR>/run_record.json when it starts. A method whose results.json belongs to the same record is not run again;
+one whose config or options changed since is run again from scratch (its old results kept as results.stale.json); one
+that was interrupted is continued with --resume from its last checkpoint. --force re-runs everything from scratch.
+Outputs: <output_root>/comparison.{md,png,json} (the "unseen mean" column averages the targets that are not
+sources); each run's whole log is <output_root>/<M>/compare_run.log, and the terminal shows one progress line per
+method (epoch, ETA, loss; tools/run_progress.py).
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugins (imported lazily) and tools
+
+from run_progress import ProgressPrinter  # noqa: E402  (tools/run_progress.py)
+
 SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods"}
 METHOD_KEYS = {"name", "entry", "config", "opts"}
 DEFAULT_METRICS = ["mAP", "Rank-1"]
+RUN_RECORD = "run_record.json"
+LEGACY_RUN_RECORD = "ablate_run.json"  # written by tools/ablate.py before the record moved here (argv only)
+INTERRUPTED = ("interrupted; rerun the same command to continue: finished methods are kept, the interrupted one "
+               "resumes from its last checkpoint")
 
 
 class SpecError(ValueError):
@@ -120,6 +138,16 @@ def _method(raw, where) -> Method:
     return Method(name, str(raw["entry"]), str(raw["config"]), opts)
 
 
+def select_methods(proto: Protocol, only: Optional[Sequence[str]]) -> None:
+    """Keeps the methods named by --only; an unknown name is an error (a typo would otherwise run nothing)."""
+    if not only:
+        return
+    unknown = sorted(set(only) - {m.name for m in proto.methods})
+    if unknown:
+        raise SpecError(f"--only {unknown}: no such method (have {[m.name for m in proto.methods]})")
+    proto.methods = [m for m in proto.methods if m.name in only]
+
+
 def resolve(path: str, what: str) -> str:
     for candidate in (path, os.path.join(REPO, path)):
         if os.path.exists(candidate):
@@ -138,35 +166,139 @@ def command(proto: Protocol, method: Method, python: str) -> List[str]:
     return cmd + proto.common_opts + method.opts  # the method's own opts win over the common ones
 
 
-def run_methods(proto: Protocol, python: str, force=False, collect_only=False, dry_run=False) -> Dict[str, str]:
-    """Run every method without results.json; returns {method: status} (done / skipped / failed / missing)."""
+def config_digest(path: str) -> str:
+    """sha256 over the config file and every _BASE_ file it reads (what the run's configuration is made of)."""
+    from reid_plugins.config import load_config_file  # lazy: the package imports torch
+
+    try:
+        files = load_config_file(path)[1]
+    except (OSError, ValueError, KeyError) as e:
+        raise SpecError(f"config {path!r} cannot be read: {e}") from e
+    digest = hashlib.sha256()
+    for name in files:
+        with open(name, "rb") as f:
+            digest.update(hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()
+
+
+def fingerprint(proto: Protocol, method: Method, python: str) -> dict:
+    """What makes a finished run's results the results of this spec: its command line (without the interpreter)
+    and its config files' content."""
+    cmd = command(proto, method, python)
+    return {"argv": cmd[1:], "config_sha256": config_digest(cmd[3])}
+
+
+def read_record(run_dir: str) -> Optional[dict]:
+    for name in (RUN_RECORD, LEGACY_RUN_RECORD):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
+
+
+def write_record(run_dir: str, record: dict) -> None:
+    path = os.path.join(run_dir, RUN_RECORD)
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def same_run(record: Optional[dict], fp: dict) -> bool:
+    """The record was written for this fingerprint (records of tools/ablate.py before this one hold the argv only)."""
+    return record is not None and record.get("argv") == fp["argv"] and \
+        record.get("config_sha256", fp["config_sha256"]) == fp["config_sha256"]
+
+
+def run_state(proto: Protocol, method: Method, python: str) -> str:
+    """done / done-unrecorded (results.json without a record: runs from before records) / stale (finished with
+    another config or options) / resume (interrupted after a checkpoint) / todo."""
+    out = proto.output_dir(method)
+    record, fp = read_record(out), fingerprint(proto, method, python)
+    if os.path.isfile(os.path.join(out, "results.json")):
+        if record is None:
+            return "done-unrecorded"
+        return "done" if same_run(record, fp) else "stale"
+    if same_run(record, fp) and os.path.isfile(os.path.join(out, "last_checkpoint")):
+        return "resume"
+    return "todo"
+
+
+def run_methods(proto: Protocol, python: str, force=False, collect_only=False, dry_run=False,
+                progress_interval: Optional[float] = None) -> Dict[str, str]:
+    """Runs every method not finished with this spec; returns {method: status} (ran / collected / failed / missing /
+    dry-run)."""
     status = {}
     for method in proto.methods:
         out_dir = proto.output_dir(method)
         results = os.path.join(out_dir, "results.json")
-        if collect_only or (os.path.isfile(results) and not force):
+        if collect_only:
             status[method.name] = "collected" if os.path.isfile(results) else "missing"
             continue
+        state = "todo" if force else run_state(proto, method, python)
+        if state in ("done", "done-unrecorded"):
+            status[method.name] = "collected"
+            continue
         cmd = command(proto, method, python)
-        print(f"[compare] {method.name}: {' '.join(cmd)}", flush=True)
+        if state == "resume":
+            cmd = cmd[:4] + ["--resume"] + cmd[4:]  # fast-reid's flags come before the KEY VALUE options
+        why = {"stale": " (its config or options changed since its results.json: running it again)",
+               "resume": " (interrupted: resuming from its last checkpoint)"}.get(state, "")
+        print(f"[compare] {method.name}{why}: {' '.join(cmd)}", flush=True)
         if dry_run:
             status[method.name] = "dry-run"
             continue
         os.makedirs(out_dir, exist_ok=True)
-        if force and os.path.isfile(results):
-            os.remove(results)  # a failed re-run must not leave the old numbers looking fresh
-        log = os.path.join(out_dir, "compare_run.log")
-        with open(log, "w") as f:
-            code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+        if os.path.isfile(results):  # a failed re-run must not leave the old numbers looking fresh
+            os.replace(results, os.path.join(out_dir, "results.stale.json"))
+        earlier = read_record(out_dir) if state == "resume" else None
+        record = dict(fingerprint(proto, method, python), started=_now(), finished=None,
+                      wall_s=(earlier or {}).get("wall_s") or 0.0)
+        write_record(out_dir, record)
+        start = time.time()
+        code = run_child(cmd, os.path.join(out_dir, "compare_run.log"), method.name, append=state == "resume",
+                         interval=progress_interval)
+        record["wall_s"] = round(record["wall_s"] + time.time() - start, 1)
         ok = code == 0 and os.path.isfile(results)
         status[method.name] = "ran" if ok else "failed"
-        if code != 0 and os.path.isfile(results):
-            # numbers of a run that crashed afterwards must not be collected (or skipped) as finished next time
-            os.replace(results, os.path.join(out_dir, "results.failed.json"))
-        if not ok:
+        if ok:
+            write_record(out_dir, dict(record, finished=_now()))
+        else:
+            write_record(out_dir, record)
+            if os.path.isfile(results):
+                # numbers of a run that crashed afterwards must not be collected (or skipped) as finished next time
+                os.replace(results, os.path.join(out_dir, "results.failed.json"))
             print(f"[compare] {method.name} FAILED (exit code {code}{'' if code else ', no results.json'}): "
-                  f"see {log}", flush=True)
+                  f"see {os.path.join(out_dir, 'compare_run.log')}", flush=True)
     return status
+
+
+def run_child(cmd: List[str], log_path: str, name: str, append: bool = False,
+              interval: Optional[float] = None) -> int:
+    """Runs one entry script: its whole output goes to `log_path`, a short progress line to the terminal. Ctrl-C
+    (which the child receives too) waits for the child to stop, then propagates."""
+    printer = ProgressPrinter(name, interval=interval)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # the child's log lines must arrive as they are written
+    with open(log_path, "a" if append else "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                env=env)
+        try:
+            for line in proc.stdout:  # text mode splits tqdm's carriage returns into lines too
+                log.write(line)
+                printer.feed(line)
+            return proc.wait()
+        except KeyboardInterrupt:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+        finally:
+            printer.close()
+
+
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
 
 
 def collect(proto: Protocol) -> Dict[str, Dict[str, Dict[str, float]]]:
@@ -189,37 +321,57 @@ def targets_of(proto: Protocol, results) -> List[str]:
     return seen
 
 
-def markdown(proto: Protocol, results, status) -> str:
+def mean_column(proto: Protocol, targets: List[str]):
+    """(label, the targets it averages): the unseen mean over the targets that are not sources when the sources are
+    known (a source's own test split must not lift a generalisation average), else the mean of all targets; None
+    when there is nothing to average."""
+    if proto.sources:
+        unseen = [t for t in targets if t not in proto.sources]
+        return ("unseen mean", unseen) if unseen else None
+    return ("mean", targets) if len(targets) > 1 else None
+
+
+def columns(proto: Protocol, results):
+    """[(column label, results key)] of the table and the chart: the targets (a source marked so), then the mean."""
     targets = targets_of(proto, results)
+    cols = [(f"{t} (source)" if t in proto.sources else t, t) for t in targets]
+    mean = mean_column(proto, targets)
+    return cols + ([(mean[0], mean[0])] if mean else []), mean
+
+
+def markdown(proto: Protocol, results, status) -> str:
+    cols, mean = columns(proto, results)
     metric_names = " / ".join(proto.metrics)
     source = f" (trained on {', '.join(proto.sources)})" if proto.sources else ""
-    lines = [f"### {proto.protocol}{source}", "", f"Each cell: {metric_names} (%).", "",
-             "| Method | " + " | ".join(targets + ["Average"]) + " |", "|---" * (len(targets) + 2) + "|"]
-    results = {name: with_average(res, targets, proto.metrics) for name, res in results.items()}
-    best = {(t, m): max((_value(r, t, m) for r in results.values() if _value(r, t, m) is not None), default=None)
-            for t in targets + ["Average"] for m in proto.metrics}
+    explain = f" {mean[0]}: mean over {', '.join(mean[1])}." if mean else ""
+    lines = [f"### {proto.protocol}{source}", "", f"Each cell: {metric_names} (%).{explain}", "",
+             "| Method | " + " | ".join(label for label, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    results = {name: with_mean(res, mean, proto.metrics) for name, res in results.items()}
+    best = {(key, m): max((_value(r, key, m) for r in results.values() if _value(r, key, m) is not None),
+                          default=None) for _, key in cols for m in proto.metrics}
     for method in proto.methods:
         res = results.get(method.name)
         if res is None:
-            lines.append(f"| {method.name} | " + " | ".join([status.get(method.name, "missing")] * (len(targets) + 1))
-                         + " |")
+            lines.append(f"| {method.name} | " + " | ".join([status.get(method.name, "missing")] * len(cols)) + " |")
             continue
         cells = []
-        for t in targets + ["Average"]:
+        for _, key in cols:
             parts = []
             for m in proto.metrics:
-                v = _value(res, t, m)
-                parts.append("–" if v is None else (f"**{v:.1f}**" if v == best[(t, m)] else f"{v:.1f}"))
+                v = _value(res, key, m)
+                parts.append("–" if v is None else (f"**{v:.1f}**" if v == best[(key, m)] else f"{v:.1f}"))
             cells.append(" / ".join(parts))
         lines.append(f"| {method.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def with_average(res, targets, metrics):
-    """Adds "Average" over the targets (only when every target has the metric)."""
+def with_mean(res, mean, metrics):
+    """Adds the mean column (label, targets) of `mean_column` (only when every one of its targets has the metric)."""
     res = dict(res)
-    res["Average"] = {m: sum(res[t][m] for t in targets) / len(targets) for m in metrics
-                      if targets and all(_value(res, t, m) is not None for t in targets)}
+    if mean:
+        label, targets = mean
+        res[label] = {m: sum(res[t][m] for t in targets) / len(targets) for m in metrics
+                      if all(_value(res, t, m) is not None for t in targets)}
     return res
 
 
@@ -235,23 +387,22 @@ def bar_chart(proto: Protocol, results, path: str) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    targets = targets_of(proto, results)
-    groups = targets + (["Average"] if len(targets) > 1 else [])
+    cols, mean = columns(proto, results)
     names = [m.name for m in proto.methods if m.name in results]
-    panel_width = max(5.0, 0.35 * len(groups) * max(2, len(names)))
+    panel_width = max(5.0, 0.35 * len(cols) * max(2, len(names)))
     fig, axes = plt.subplots(1, len(proto.metrics), figsize=(panel_width * len(proto.metrics), 4), squeeze=False)
     width = 0.8 / max(1, len(names))
     for ax, metric in zip(axes[0], proto.metrics):
         for i, name in enumerate(names):
-            res = with_average(results[name], targets, proto.metrics)
-            values = [_value(res, g, metric) for g in groups]
-            xs = np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width
+            res = with_mean(results[name], mean, proto.metrics)
+            values = [_value(res, key, metric) for _, key in cols]
+            xs = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * width
             bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name)
             for bar, v in zip(bars, values):
                 if v is not None:
                     ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels(groups, rotation=15)
+        ax.set_xticks(np.arange(len(cols)))
+        ax.set_xticklabels([label for label, _ in cols], rotation=15)
         ax.set_ylabel(f"{metric} (%)")
         ax.set_ylim(0, 105)
         ax.set_title(metric)
@@ -299,7 +450,8 @@ def parse_args(argv=None):
     p.add_argument("--targets", nargs="+", help="overrides the spec's targets (DATASETS.TESTS)")
     p.add_argument("--metrics", nargs="+", help="results.json keys to show (default: mAP Rank-1)")
     p.add_argument("--collect-only", action="store_true", help="run nothing; tabulate existing results.json")
-    p.add_argument("--force", action="store_true", help="re-run methods that already have results.json")
+    p.add_argument("--force", action="store_true",
+                   help="re-run every method from scratch, also those with results for this spec")
     p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     p.add_argument("--python", default=sys.executable, help="interpreter for the entry scripts")
     return p.parse_args(argv)
@@ -310,15 +462,14 @@ def main(argv=None) -> int:
     try:
         proto = load_protocol(args.spec, args.method, args.output_root, args.sources, args.targets, args.metrics,
                               args.protocol)
-        if args.only:
-            unknown = set(args.only) - {m.name for m in proto.methods}
-            if unknown:
-                raise SpecError(f"--only {sorted(unknown)}: no such method (have {[m.name for m in proto.methods]})")
-            proto.methods = [m for m in proto.methods if m.name in args.only]
+        select_methods(proto, args.only)
         status = run_methods(proto, args.python, args.force, args.collect_only, args.dry_run)
     except SpecError as e:
         print(f"compare.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     if args.dry_run:
         return 0
     results = collect(proto)

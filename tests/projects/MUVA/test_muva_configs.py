@@ -12,7 +12,6 @@ from reid_plugins.config import build_cfg
 from reid_plugins.data.protocols import ALL, parse
 
 CONFIGS = os.path.normpath(os.path.join(muva_path.PROJECT, "..", "..", "configs", "MUVA"))
-MUVA_DATASETS = {"MA": "Market1501", "D": "DukeMTMC", "MS": "MSMT17Market", "C3": "CUHK03NPDetected"}
 ALL_FILES = sorted(glob.glob(os.path.join(CONFIGS, "**", "*.yml"), recursive=True))
 
 
@@ -29,7 +28,7 @@ def test_every_config_loads():
 @pytest.mark.parametrize("protocol", ALL)
 def test_protocol_files(protocol):
     cfg = _cfg(os.path.join(CONFIGS, f"{protocol}.yml"))
-    sources, targets = parse(protocol, MUVA_DATASETS)
+    sources, targets = parse(protocol)  # the protocol's one definition, shared with the baselines
     assert tuple(cfg.DATASETS.NAMES) == sources and tuple(cfg.DATASETS.TESTS) == targets
     multi_or_ms = len(sources) > 1 or sources == ("MSMT17Market",)
     assert cfg.MUVA.RMP.NUM_HEADS == (8 if multi_or_ms else 2)
