@@ -51,12 +51,6 @@ ROW_KEYS = {"name", "paper_row", "entry", "config", "profile", "opts", "referenc
 ROW_REQUIRED = {"name", "paper_row", "entry", "config", "profile"}
 PROFILE_KEYS = {"est_run_s", "opts"}
 DIRECTIONS = ("better", "worse")
-# entry script -> (project folder put on sys.path, module, add_*_config function) used to build a row's config
-CONFIG_FUNCTIONS = {
-    "tools/train_net.py": None,
-    "projects/MUVA/train_net.py": ("projects/MUVA", "muva", "add_muva_config"),
-    "projects/BDAM_T2I/train_net.py": ("projects/BDAM_T2I", "bdam", "add_bdam_config"),
-}
 NOT_COMPARED_IN_MIRRORS = ("OUTPUT_DIR", "SEED", "DATASETS.")  # the protocol belongs to the suite, not to the row
 
 
@@ -488,17 +482,7 @@ def write_report(suite: Suite, seeds, output_root: str, reports_dir: str) -> Dic
 # ------------------------------------------------------------------------------------------------ config checks
 def config_functions(row: Row):
     """The add_*_config functions the row's entry script uses (None: an entry this tool cannot build)."""
-    rel = os.path.relpath(row.entry, REPO).replace(os.sep, "/")
-    if rel not in CONFIG_FUNCTIONS:
-        return None
-    if CONFIG_FUNCTIONS[rel] is None:
-        return ()
-    project, module, fn = CONFIG_FUNCTIONS[rel]
-    if os.path.join(REPO, project) not in sys.path:
-        sys.path.insert(0, os.path.join(REPO, project))
-    import importlib
-
-    return (getattr(importlib.import_module(module), fn),)
+    return compare.config_functions(row.entry)
 
 
 def build_run_cfg(suite: Suite, row: Row, seed: int, output_root: str, extra_opts=()):
@@ -509,7 +493,7 @@ def build_run_cfg(suite: Suite, row: Row, seed: int, output_root: str, extra_opt
     add_fns = config_functions(row)
     if add_fns is None:
         raise SpecError(f"row {row.name}: no config functions known for entry {row.entry} "
-                        f"(known: {sorted(CONFIG_FUNCTIONS)})")
+                        f"(known: {sorted(compare.CONFIG_FUNCTIONS)})")
     proto = run_protocol(suite, row, seed, output_root, extra_opts)
     cmd = compare.command(proto, proto.methods[0], sys.executable)
     return build_cfg(cmd[3], cmd[4:], add_fns)

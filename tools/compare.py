@@ -14,6 +14,9 @@ Spec file (YAML or JSON; every key optional except methods, when no --method is 
     targets: [SynthPedB, SynthPedC]    # -> DATASETS.TESTS for every method, and the table's column order
     metrics: [mAP, Rank-1]             # keys read from results.json
     common_opts: [TEST.EVALUATOR, FastReidEvaluator]   # KEY VALUE pairs appended for every method
+    seeds: [0, 1, 2]                   # optional: every method once per training seed (SEED k, OUTPUT_DIR
+                                       # <output_root>/<M>/seed<k>); cells become mean ± std over the seeds
+    params: true                       # optional: a column with each method's inference parameter count
     methods:
       - {name: BoT, entry: tools/train_net.py, config: configs/Synth/bagtricks_A.yml, opts: [SOLVER.MAX_EPOCH, 2]}
 Each entry script takes tools/train_net.py's CLI (--config-file FILE [--resume] KEY VALUE ...) and, through
@@ -49,7 +52,7 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugi
 
 from run_progress import ProgressPrinter  # noqa: E402  (tools/run_progress.py)
 
-SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods"}
+SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods", "seeds", "params"}
 METHOD_KEYS = {"name", "entry", "config", "opts"}
 DEFAULT_METRICS = ["mAP", "Rank-1"]
 RUN_RECORD = "run_record.json"
@@ -79,14 +82,23 @@ class Protocol:
     targets: List[str] = field(default_factory=list)
     metrics: List[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     common_opts: List[str] = field(default_factory=list)
+    seeds: List[int] = field(default_factory=list)   # empty: one run per method with its config's SEED
+    params: bool = False
 
     def output_dir(self, method: Method) -> str:
         return os.path.join(self.output_root, method.name)
 
+    def runs(self) -> List[Method]:
+        """What is run: the methods, or with seeds each method once per seed ("<M>/seed<k>", SEED k last)."""
+        if not self.seeds:
+            return list(self.methods)
+        return [Method(f"{m.name}/seed{k}", m.entry, m.config, m.opts + ["SEED", str(k)])
+                for m in self.methods for k in self.seeds]
+
 
 # ------------------------------------------------------------------------------------------------ spec
 def load_protocol(spec_path: Optional[str], cli_methods=(), output_root=None, sources=None, targets=None,
-                  metrics=None, protocol=None) -> Protocol:
+                  metrics=None, protocol=None, seeds=None) -> Protocol:
     spec = {}
     if spec_path:
         if not os.path.isfile(spec_path):
@@ -116,10 +128,15 @@ def load_protocol(spec_path: Optional[str], cli_methods=(), output_root=None, so
     common = [str(x) for x in spec.get("common_opts") or []]
     if len(common) % 2:
         raise SpecError(f"{where}: common_opts must be KEY VALUE pairs, got {common}")
+    seeds = list(seeds if seeds is not None else spec.get("seeds") or [])
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in seeds) or \
+            len(set(seeds)) != len(seeds):
+        raise SpecError(f"{where}: seeds must be distinct integers >= 0, got {seeds}")
     return Protocol(protocol=str(name), output_root=root, methods=methods,
                     sources=list(sources or spec.get("sources") or []),
                     targets=list(targets or spec.get("targets") or []),
-                    metrics=list(metrics or spec.get("metrics") or DEFAULT_METRICS), common_opts=common)
+                    metrics=list(metrics or spec.get("metrics") or DEFAULT_METRICS), common_opts=common,
+                    seeds=seeds, params=bool(spec.get("params", False)))
 
 
 def _method(raw, where) -> Method:
@@ -229,7 +246,7 @@ def run_methods(proto: Protocol, python: str, force=False, collect_only=False, d
     """Runs every method not finished with this spec; returns {method: status} (ran / collected / failed / missing /
     dry-run)."""
     status = {}
-    for method in proto.methods:
+    for method in proto.runs():
         out_dir = proto.output_dir(method)
         results = os.path.join(out_dir, "results.json")
         if collect_only:
@@ -302,8 +319,9 @@ def _now() -> str:
 
 
 def collect(proto: Protocol) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """{run name: results.json} of the finished runs ("<M>" or, with seeds, "<M>/seed<k>")."""
     table = {}
-    for method in proto.methods:
+    for method in proto.runs():
         path = os.path.join(proto.output_dir(method), "results.json")
         if os.path.isfile(path):
             with open(path) as f:
@@ -339,29 +357,79 @@ def columns(proto: Protocol, results):
     return cols + ([(mean[0], mean[0])] if mean else []), mean
 
 
-def markdown(proto: Protocol, results, status) -> str:
+@dataclass
+class Cell:
+    """One table cell: a metric of a method on a column, over its finished runs (one, or one per seed)."""
+    values: List[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / self.n
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over seeds (n - 1); 0 for one run."""
+        if self.n < 2:
+            return 0.0
+        return (sum((v - self.mean) ** 2 for v in self.values) / (self.n - 1)) ** 0.5
+
+
+def method_runs(proto: Protocol, method: Method) -> List[str]:
+    return [f"{method.name}/seed{k}" for k in proto.seeds] if proto.seeds else [method.name]
+
+
+def cells(proto: Protocol, results) -> Dict[str, Dict[str, Dict[str, Cell]]]:
+    """{method: {column key: {metric: Cell}}}: per run the metric (the mean column computed within each run), then
+    collected over the method's runs."""
+    cols, mean = columns(proto, results)
+    out = {}
+    for method in proto.methods:
+        runs = [with_mean(results[r], mean, proto.metrics) for r in method_runs(proto, method) if r in results]
+        if runs:
+            out[method.name] = {key: {m: Cell([v for v in (_value(r, key, m) for r in runs) if v is not None])
+                                      for m in proto.metrics} for _, key in cols}
+    return out
+
+
+def _cell_text(cell: Cell, seeds: bool, best: bool) -> str:
+    if not cell.n:
+        return "–"
+    text = f"{cell.mean:.1f} ± {cell.std:.1f}" if seeds else f"{cell.mean:.1f}"
+    return f"**{text}**" if best else text
+
+
+def markdown(proto: Protocol, results, status, params: Optional[Dict[str, int]] = None) -> str:
     cols, mean = columns(proto, results)
     metric_names = " / ".join(proto.metrics)
     source = f" (trained on {', '.join(proto.sources)})" if proto.sources else ""
     explain = f" {mean[0]}: mean over {', '.join(mean[1])}." if mean else ""
+    if proto.seeds:
+        explain += (f" Mean ± std (sample std, n - 1) over training seeds {', '.join(map(str, proto.seeds))}; a "
+                    f"method with fewer finished seeds says how many.")
+    table = cells(proto, results)
+    header = ["Method"] + (["Params (inference)"] if params is not None else []) + [label for label, _ in cols]
     lines = [f"### {proto.protocol}{source}", "", f"Each cell: {metric_names} (%).{explain}", "",
-             "| Method | " + " | ".join(label for label, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    results = {name: with_mean(res, mean, proto.metrics) for name, res in results.items()}
-    best = {(key, m): max((_value(r, key, m) for r in results.values() if _value(r, key, m) is not None),
-                          default=None) for _, key in cols for m in proto.metrics}
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    best = {(key, m): max((t[key][m].mean for t in table.values() if t[key][m].n), default=None)
+            for _, key in cols for m in proto.metrics}
     for method in proto.methods:
-        res = results.get(method.name)
-        if res is None:
-            lines.append(f"| {method.name} | " + " | ".join([status.get(method.name, "missing")] * len(cols)) + " |")
+        name = method.name
+        row = [name] + ([f"{params[name] / 1e6:.2f}M" if params.get(name) else "–"] if params is not None else [])
+        if name not in table:
+            lines.append("| " + " | ".join(row + [status.get(method_runs(proto, method)[0], "missing")] * len(cols))
+                         + " |")
             continue
-        cells = []
-        for _, key in cols:
-            parts = []
-            for m in proto.metrics:
-                v = _value(res, key, m)
-                parts.append("–" if v is None else (f"**{v:.1f}**" if v == best[(key, m)] else f"{v:.1f}"))
-            cells.append(" / ".join(parts))
-        lines.append(f"| {method.name} | " + " | ".join(cells) + " |")
+        done = max(c.n for per_key in table[name].values() for c in per_key.values())
+        if proto.seeds and done < len(proto.seeds):
+            row[0] = f"{name} ({done} of {len(proto.seeds)} seeds)"
+        row += [" / ".join(_cell_text(table[name][key][m], bool(proto.seeds), table[name][key][m].n > 0 and
+                                      table[name][key][m].mean == best[(key, m)]) for m in proto.metrics)
+                for _, key in cols]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -381,29 +449,32 @@ def _value(res, target, metric):
 
 
 def bar_chart(proto: Protocol, results, path: str) -> str:
+    """Bars per column and method (the mean over seeds, with the std as an error bar when there are seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    cols, mean = columns(proto, results)
-    names = [m.name for m in proto.methods if m.name in results]
+    cols, _ = columns(proto, results)
+    table = cells(proto, results)
+    names = [m.name for m in proto.methods if m.name in table]
     panel_width = max(5.0, 0.35 * len(cols) * max(2, len(names)))
     fig, axes = plt.subplots(1, len(proto.metrics), figsize=(panel_width * len(proto.metrics), 4), squeeze=False)
     width = 0.8 / max(1, len(names))
     for ax, metric in zip(axes[0], proto.metrics):
         for i, name in enumerate(names):
-            res = with_mean(results[name], mean, proto.metrics)
-            values = [_value(res, key, metric) for _, key in cols]
+            cs = [table[name][key][metric] for _, key in cols]
+            values = [c.mean if c.n else None for c in cs]
             xs = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * width
-            bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name)
+            bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name,
+                          yerr=[c.std for c in cs] if proto.seeds else None, capsize=2)
             for bar, v in zip(bars, values):
                 if v is not None:
                     ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(np.arange(len(cols)))
         ax.set_xticklabels([label for label, _ in cols], rotation=15)
-        ax.set_ylabel(f"{metric} (%)")
+        ax.set_ylabel(f"{metric} (%)" + (" mean ± std over seeds" if proto.seeds else ""))
         ax.set_ylim(0, 105)
         ax.set_title(metric)
     axes[0][0].legend(fontsize=8)
@@ -417,16 +488,75 @@ def bar_chart(proto: Protocol, results, path: str) -> str:
 def write_outputs(proto: Protocol, results, status) -> Dict[str, str]:
     os.makedirs(proto.output_root, exist_ok=True)
     paths = {k: os.path.join(proto.output_root, f"comparison.{k}") for k in ("md", "png", "json")}
+    params = parameter_counts(proto) if proto.params else None
     with open(paths["md"], "w") as f:
-        f.write(markdown(proto, results, status))
+        f.write(markdown(proto, results, status, params))
+    stats = {name: {key: {m: {"mean": c.mean, "std": c.std, "n": c.n} for m, c in per.items() if c.n}
+                    for key, per in per_key.items()} for name, per_key in cells(proto, results).items()}
     with open(paths["json"], "w") as f:
         json.dump({"protocol": proto.protocol, "sources": proto.sources, "targets": targets_of(proto, results),
-                   "status": status, "results": results}, f, indent=2, sort_keys=True)
+                   "seeds": proto.seeds, "status": status, "results": results, "stats": stats, "params": params},
+                  f, indent=2, sort_keys=True)
     if results:
         bar_chart(proto, results, paths["png"])
     else:
         paths.pop("png")
     return paths
+
+
+# entry script -> (project folder put on sys.path, module, add_*_config function) to build a method's config
+CONFIG_FUNCTIONS = {
+    "tools/train_net.py": None,
+    "projects/MUVA/train_net.py": ("projects/MUVA", "muva", "add_muva_config"),
+    "projects/BDAM_T2I/train_net.py": ("projects/BDAM_T2I", "bdam", "add_bdam_config"),
+}
+
+
+def config_functions(entry: str):
+    """The add_*_config functions an entry script uses (() for plain fast-reid; None: an entry this tool cannot
+    build)."""
+    rel = os.path.relpath(os.path.abspath(entry), REPO).replace(os.sep, "/")
+    if rel not in CONFIG_FUNCTIONS:
+        return None
+    if CONFIG_FUNCTIONS[rel] is None:
+        return ()
+    project, module, fn = CONFIG_FUNCTIONS[rel]
+    if os.path.join(REPO, project) not in sys.path:
+        sys.path.insert(0, os.path.join(REPO, project))
+    import importlib
+
+    return (getattr(importlib.import_module(module), fn),)
+
+
+# parameters that serve training only: identity classifiers (fast-reid's heads, MUVA's), MUVA's prompt learner and
+# text tower, BDAM's clothing projection
+TRAINING_ONLY = ("heads.classifier.", "heads.weight", "classifier.", "prompt_learner.", "text_encoder.token_embedding")
+
+
+def inference_parameters(model) -> int:
+    """Parameters a model's test-time forward uses (image side), as papers count "Params" for inference."""
+    if type(model).__name__ == "MUVA":   # the image encoder (CLIP ViT, part tokens, AM-MSA) and the BN neck
+        return sum(p.numel() for n, p in model.named_parameters() if n.startswith(("backbone.", "bottleneck.")))
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(TRAINING_ONLY))
+
+
+def parameter_counts(proto: Protocol) -> Dict[str, Optional[int]]:
+    """{method: inference parameter count}, built from each method's config with 1 identity (the classifier is not
+    counted); None where the entry's config functions are unknown or the model does not build."""
+    from fastreid.modeling import build_model
+
+    from reid_plugins.config import build_cfg
+
+    out: Dict[str, Optional[int]] = {}
+    for method in proto.methods:
+        fns = config_functions(resolve(method.entry, f"method {method.name}: entry script"))
+        if fns is None:
+            out[method.name] = None
+            continue
+        cfg = build_cfg(resolve(method.config, f"method {method.name}: config"),
+                        method.opts + ["MODEL.HEADS.NUM_CLASSES", "1"], fns)
+        out[method.name] = inference_parameters(build_model(cfg))
+    return out
 
 
 def _tuple(names: List[str]) -> str:
@@ -449,6 +579,7 @@ def parse_args(argv=None):
     p.add_argument("--sources", nargs="+", help="overrides the spec's sources (DATASETS.NAMES)")
     p.add_argument("--targets", nargs="+", help="overrides the spec's targets (DATASETS.TESTS)")
     p.add_argument("--metrics", nargs="+", help="results.json keys to show (default: mAP Rank-1)")
+    p.add_argument("--seeds", nargs="+", type=int, help="overrides the spec's seeds (each method once per seed)")
     p.add_argument("--collect-only", action="store_true", help="run nothing; tabulate existing results.json")
     p.add_argument("--force", action="store_true",
                    help="re-run every method from scratch, also those with results for this spec")
@@ -461,7 +592,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         proto = load_protocol(args.spec, args.method, args.output_root, args.sources, args.targets, args.metrics,
-                              args.protocol)
+                              args.protocol, args.seeds)
         select_methods(proto, args.only)
         status = run_methods(proto, args.python, args.force, args.collect_only, args.dry_run)
     except SpecError as e:

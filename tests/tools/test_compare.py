@@ -32,8 +32,9 @@ if scores.get("interrupt") and "--resume" not in args:  # killed after its first
 for line in scores.get("log", []):
     print(line, flush=True)
 tests = ast.literal_eval(kv["DATASETS.TESTS"])
+shift = float(kv.get("SEED", 0)) if scores.get("seed_shifts") else 0.0   # a metric that moves with the seed
 with open(os.path.join(kv["OUTPUT_DIR"], "results.json"), "w") as f:
-    json.dump({name: scores[name] for name in tests}, f)
+    json.dump({name: {m: v + shift for m, v in scores[name].items()} for name in tests}, f)
 if scores.get("crash_after_results"):
     sys.exit(4)
 '''
@@ -233,3 +234,47 @@ def test_the_usage_examples_name_files_that_exist():
     assert "configs/Synth/embedded_default.yml" in paths
     missing = [p for p in paths if not os.path.exists(os.path.join(ROOT, p))]
     assert missing == []
+
+
+def test_seeds_run_each_method_per_seed_and_report_mean_and_std(tmp_path):
+    """Known answer: a method whose metrics are base + SEED, run with seeds 0, 1, 2 -> mean base + 1, std 1."""
+    entry = tmp_path / "fake_train_net.py"
+    entry.write_text(FAKE_ENTRY)
+    cfg = tmp_path / "m.json"
+    cfg.write_text(json.dumps({"seed_shifts": True, "B": {"mAP": 10.0, "Rank-1": 20.0},
+                               "C": {"mAP": 30.0, "Rank-1": 40.0}}))
+    spec = {"protocol": "seeds", "output_root": str(tmp_path / "out"), "sources": ["A"], "targets": ["B", "C"],
+            "seeds": [0, 1, 2], "methods": [{"name": "M", "entry": str(entry), "config": str(cfg)}]}
+    (tmp_path / "spec.yml").write_text(json.dumps(spec))
+    assert compare.main(["--spec", str(tmp_path / "spec.yml")]) == 0
+    for k in (0, 1, 2):
+        args = calls(tmp_path, f"M/seed{k}")[0]
+        assert args[args.index("OUTPUT_DIR") + 1] == str(tmp_path / "out" / "M" / f"seed{k}")
+        assert args[-2:] == ["SEED", str(k)]
+    md = open(tmp_path / "out" / "comparison.md").read()
+    assert "| M | **11.0 ± 1.0** / **21.0 ± 1.0** | **31.0 ± 1.0** / **41.0 ± 1.0** | **21.0 ± 1.0** / **31.0 ± 1.0** |" \
+        in md
+    assert "over training seeds 0, 1, 2" in md
+    stats = json.load(open(tmp_path / "out" / "comparison.json"))["stats"]["M"]
+    assert stats["unseen mean"]["mAP"] == {"mean": 21.0, "std": 1.0, "n": 3}
+    # a seed that has not finished is named
+    import shutil
+    shutil.rmtree(tmp_path / "out" / "M" / "seed2")
+    proto = compare.load_protocol(str(tmp_path / "spec.yml"))
+    md = compare.markdown(proto, compare.collect(proto), {})
+    assert "| M (2 of 3 seeds) | 10.5 ± 0.7 / 20.5 ± 0.7 |" in md.replace("**", "")
+    with pytest.raises(compare.SpecError, match="seeds must be distinct integers >= 0"):
+        compare.load_protocol(str(tmp_path / "spec.yml"), seeds=[1, 1])
+
+
+def test_parameter_counts_leave_out_the_training_only_classifier():
+    import torch
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = torch.nn.Linear(4, 3)                 # 15
+            self.heads = torch.nn.Module()
+            self.heads.bottleneck = torch.nn.BatchNorm1d(3)       # 6
+            self.heads.classifier = torch.nn.Linear(3, 100)       # left out
+    assert compare.inference_parameters(Toy()) == 21

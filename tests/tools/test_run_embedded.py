@@ -87,3 +87,15 @@ def test_force_regenerates_a_benchmark_of_another_configuration(tmp_path):
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert json.loads(manifest.read_text())["seed"] == 0
     assert json.load(open(tmp_path / "out" / "comparison.json"))["status"] == {"BoT": "ran"}
+
+
+def test_another_benchmark_draw_keeps_its_data_and_outputs_apart(tmp_path):
+    run = run_embedded(tmp_path, "--preset", "tiny", "--seed", "1")
+    assert run.returncode == 0, run.stderr[-2000:]
+    manifest = json.loads((tmp_path / "data" / "benchmark-seed1" / "synthped" / "manifest.json").read_text())
+    assert manifest["seed"] == 1 and not (tmp_path / "data" / "synthped").exists()
+    table = json.load(open(tmp_path / "out" / "benchmark-seed1" / "comparison.json"))
+    assert table["status"] == {"BoT": "ran"} and not (tmp_path / "out" / "BoT").exists()
+    record = json.load(open(tmp_path / "out" / "benchmark-seed1" / "BoT" / "run_record.json"))
+    argv = record["argv"]
+    assert argv[argv.index("DATASETS.ROOT") + 1] == str(tmp_path / "data" / "benchmark-seed1")
