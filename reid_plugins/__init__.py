@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 __all__ = ["setup", "__version__"]
 
 _SUBMODULES = ("bootstrap", "compat", "config", "captioning", "data", "engine", "evaluation", "grounding", "inference",
-               "losses", "modeling", "projects", "solver")
+               "lazy", "losses", "modeling", "projects", "solver", "utils", "zoo")
 
 
 def __getattr__(name):

@@ -258,6 +258,81 @@ def _read_image_rgb() -> bool:
     return True
 
 
+@_patch("market_duke_file_names",
+        "fast-reid's Market1501 / DukeMTMC loaders parse every file name with an assert-guarded regex: a badly named "
+        "file fails with `'NoneType' object has no attribute 'groups'`, a camera out of range (Market c7) with a bare "
+        "AssertionError, neither naming the file; the names are checked first and the error names file and rule")
+def _market_duke_file_names() -> bool:
+    import glob
+    import re
+
+    from fastreid.data.datasets.dukemtmcreid import DukeMTMC
+    from fastreid.data.datasets.market1501 import Market1501
+
+    # fast-reid's own rules (market1501.py / dukemtmcreid.py): pattern, camera range, pid range (None: any)
+    rules = {Market1501: ((1, 6), (0, 1501), "<pid>_c<camera>s<seq>_<frame>_<n>.jpg, e.g. 0002_c1s1_000451_03.jpg"),
+             DukeMTMC: ((1, 8), None, "<pid>_c<camera>_f<frame>.jpg, e.g. 0005_c2_f0046985.jpg")}
+    pattern = re.compile(r"([-\d]+)_c(\d)")
+    changed = False
+    for cls, (cams, pids, example) in rules.items():
+        original = cls.process_dir
+        if getattr(original, "_reid_plugins_names", False):
+            continue
+
+        def process_dir(self, dir_path, is_train=True, _original=original, _cams=cams, _pids=pids, _example=example,
+                        _cls=cls):
+            for path in sorted(glob.glob(os.path.join(dir_path, "*.jpg"))):
+                problem = _file_name_problem(os.path.basename(path), pattern, _cams, _pids)
+                if problem:
+                    from reid_plugins.data.datasets.market_layout import DatasetLayoutError
+
+                    raise DatasetLayoutError(f"{_cls.__name__}: file {path!r} {problem}; {_cls.__name__} names "
+                                             f"files {_example}")
+            return _original(self, dir_path, is_train)
+
+        process_dir._reid_plugins_names = True
+        cls.process_dir = process_dir
+        changed = True
+    return changed
+
+
+def _file_name_problem(name: str, pattern, cams, pids) -> str:
+    match = pattern.search(name)
+    if match is None:
+        return "does not match <pid>_c<camera>"
+    try:
+        pid, cam = int(match.group(1)), int(match.group(2))
+    except ValueError:
+        return f"has no integer person id before _c ({match.group(1)!r})"
+    if not cams[0] <= cam <= cams[1]:
+        return f"has camera c{cam}, outside c{cams[0]}-c{cams[1]}"
+    if pids is not None and pid != -1 and not pids[0] <= pid <= pids[1]:
+        return f"has person id {pid}, outside -1 (junk) and {pids[0]}-{pids[1]}"
+    return ""
+
+
+@_patch("metric_printer_short_runs",
+        "fast-reid's CommonMetricPrinter estimates the ETA from the iterations since its last write before the "
+        "timer has 3 iterations; writing twice at one iteration (end of step and end of epoch, runs or resumed "
+        "runs of fewer than 3 iterations) divides by zero: `ZeroDivisionError: float division by zero`")
+def _metric_printer_short_runs() -> bool:
+    from fastreid.utils.events import CommonMetricPrinter, get_event_storage
+
+    original = CommonMetricPrinter.write
+    if getattr(original, "_reid_plugins_short_runs", False):
+        return False
+
+    def write(self):
+        last = getattr(self, "_last_write", None)
+        if last is not None and last[0] == get_event_storage().iter:
+            self._last_write = None  # no iteration since the last write: no ETA estimate this time
+        return original(self)
+
+    write._reid_plugins_short_runs = True
+    CommonMetricPrinter.write = write
+    return True
+
+
 @_patch("cpu_distributed_launch",
         "fastreid's launch() asserts CUDA and forces the NCCL backend when world_size > 1; on CPU this uses gloo "
         "so `--num-gpus N` (N processes) and multi-machine runs work")

@@ -27,9 +27,10 @@ def add_reid_plugins_config(cfg: CN) -> None:
 
 
 def resolve_device(cfg: CN) -> None:
-    """fast-reid defaults MODEL.DEVICE to "cuda"; fall back to the CPU when no GPU is present."""
+    """fast-reid defaults MODEL.DEVICE to "cuda"; fall back to the CPU when no GPU is present (logged at DEBUG: every
+    config on a CPU machine gets here, and the config dump of a training run shows MODEL.DEVICE: cpu)."""
     if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
-        logger.info("MODEL.DEVICE=%s but CUDA is unavailable: using cpu", cfg.MODEL.DEVICE)
+        logger.debug("MODEL.DEVICE=%s but CUDA is unavailable: using cpu", cfg.MODEL.DEVICE)
         cfg.MODEL.DEVICE = "cpu"
 
 
@@ -62,11 +63,21 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
     if config_file:
         if not os.path.isfile(config_file):
             raise FileNotFoundError(f"config file {config_file!r} does not exist")
-        _merge(cfg.merge_from_file, config_file, f"config file {config_file!r}")
+        source = f"config file {config_file!r}"
+        loaded = _merge(lambda f: load_config_file(f)[0], config_file, source, cfg)
+        _merge(lambda d: cfg.merge_from_other_cfg(CN(d)), loaded, source, cfg)
     opts = list(opts)
+    flags = [o for o in opts if str(o).startswith("--")]
+    if flags:
+        raise ConfigError(f"command-line option {flags[0]!r} comes after the KEY VALUE options; flags (--resume, "
+                          f"--eval-only, --num-gpus N, ...) must come before them, e.g. train_net.py --config-file "
+                          f"C.yml {flags[0]} SOLVER.MAX_EPOCH 4")
     if len(opts) % 2:
         raise ConfigError(f"command-line options must be KEY VALUE pairs; got {len(opts)} items: {opts}")
-    _merge(cfg.merge_from_list, opts, "command-line option")
+    _merge(cfg.merge_from_list, opts, "command-line option", cfg)
+    from reid_plugins.zoo.store import resolve_config
+
+    resolve_config(cfg)   # "zoo:<name>" -> the verified stand-in checkpoint
     resolve_device(cfg)
     apply_dataset_root(cfg)
     return cfg
@@ -83,19 +94,71 @@ def flatten_cfg(cfg, prefix: str = "") -> Dict[str, object]:
     return out
 
 
-def _merge(merge, arg, source: str) -> None:
+def load_config_file(path: str):
+    """(dict, files): a YAML config with its `_BASE_` files merged in, and every file read (bases first).
+
+    `_BASE_` is a path or a list of paths, relative to the file; a list is merged in order (later bases win), then
+    the file's own keys. fast-reid's loader takes one base only; the list lets a config combine a method's settings
+    with a protocol's datasets (configs/Protocols/*.yml)."""
+    import yaml
+
+    with open(path) as f:
+        own = yaml.safe_load(f) or {}
+    if not isinstance(own, dict):
+        raise ConfigError(f"config file {path!r}: expected a mapping of keys, got {type(own).__name__}")
+    bases = own.pop("_BASE_", [])
+    merged, files = {}, []
+    for base in [bases] if isinstance(bases, str) else list(bases):
+        base_path = os.path.join(os.path.dirname(path), os.path.expanduser(base))
+        if not os.path.isfile(base_path):
+            raise FileNotFoundError(f"config file {path!r}: its _BASE_ {base!r} ({base_path}) does not exist")
+        loaded, read = load_config_file(base_path)
+        _merge_dicts(loaded, merged)
+        files += read
+    _merge_dicts(own, merged)
+    return merged, files + [path]
+
+
+def _merge_dicts(a: dict, b: dict) -> None:
+    """a into b, recursively (a wins)."""
+    for k, v in a.items():
+        if isinstance(v, dict) and isinstance(b.get(k), dict):
+            _merge_dicts(v, b[k])
+        else:
+            b[k] = v
+
+
+def _merge(merge, arg, source: str, cfg=None):
     import yaml
 
     try:
-        merge(arg)
+        return merge(arg)
     except (KeyError, AssertionError) as e:  # yacs: "Non-existent config key: A.B" (file) / "Non-existent key" (list)
-        raise ConfigError(f"{source}: {e.args[0] if e.args else e} (not a key of fast-reid, reid_plugins or the "
-                          f"project's add_*_config; check its spelling and nesting)") from e
+        message = str(e.args[0] if e.args else e)
+        hint = _closest_key(message, cfg) if cfg is not None else ""
+        raise ConfigError(f"{source}: {message}{hint} (not a key of fast-reid, reid_plugins or the project's "
+                          f"add_*_config; check its spelling and nesting)") from e
     except ValueError as e:  # yacs: "Type mismatch (<class 'int'> vs. <class 'str'>) with values (8 vs. x) for ..."
         raise ConfigError(f"{source}: {e} (the value must have the type of the default, written as in YAML: 8 for "
                           f"an int, 0.1 for a float, True for a bool, (\"A\",) or [1, 2] for a tuple / list)") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"{source} is not valid YAML: {e}") from e
+
+
+def _closest_key(message: str, cfg) -> str:
+    """'; did you mean SOLVER.MAX_EPOCH?' for the existing key closest to the unknown one in yacs' message."""
+    import difflib
+
+    def similarity(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
+    unknown = message.rsplit(":", 1)[-1].strip()
+    leaf = unknown.rsplit(".", 1)[-1]
+    # the whole key must be close, and so must its last part (a shared prefix alone makes any sibling look close)
+    scored = [(similarity(unknown, key), key) for key in flatten_cfg(cfg)
+              if similarity(leaf, key.rsplit(".", 1)[-1]) >= 0.6]
+    best = max(scored, default=(0.0, ""))
+    return f"; did you mean {best[1]}?" if best[0] >= 0.75 else ""
 
 
 def setup_cfg(args, add_fns: Iterable[Callable[[CN], None]] = ()) -> CN:

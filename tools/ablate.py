@@ -7,10 +7,11 @@ reports/<suite>.md (mean ± std over seeds, the paper's number, whether the pape
 
 Suites are data: configs/Ablations/<suite>.yml (format below; see reports/README.md). Run <row> with seed k writes
 <output-root>/<suite>/<row>/seed<k>/ and gets `SEED k`, DATASETS.NAMES / TESTS (the suite's or the row's sources /
-targets), DATASETS.ROOT, the row's profile opts, then the row's own opts (last wins). Running, skipping finished runs
-(results.json present) and collecting are tools/compare.py's; this tool adds seeds, statistics and verdicts. A run
-records its argv and wall time in ablate_run.json; a finished run whose recorded argv differs from the spec's now is
-run again. --dry-run prints the commands still to run and the time estimate, and builds every row's config and model.
+targets), DATASETS.ROOT, the row's profile opts, then the row's own opts (last wins). Running, resuming, skipping
+finished runs and collecting are tools/compare.py's (its run_record.json: a finished run whose command line or config
+files differ from the spec's now is run again, an interrupted one continues with --resume); this tool adds seeds,
+statistics and verdicts. --dry-run prints the commands still to run and the time estimate, and builds every row's
+config and model.
 
 Spec keys: suite, title, paper_protocol, metrics {name: [results.json keys, first present wins]}, sources, targets,
 reference (default reference row), common_opts, profiles {name: {est_run_s, opts}}, rows: [{name, paper_row, entry,
@@ -30,14 +31,13 @@ import math
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugins and tools/compare.py
 
 import compare  # noqa: E402  (tools/compare.py: runs an entry script per method, resume, collect)
 from compare import SpecError  # noqa: E402
@@ -51,13 +51,6 @@ ROW_KEYS = {"name", "paper_row", "entry", "config", "profile", "opts", "referenc
 ROW_REQUIRED = {"name", "paper_row", "entry", "config", "profile"}
 PROFILE_KEYS = {"est_run_s", "opts"}
 DIRECTIONS = ("better", "worse")
-RUN_RECORD = "ablate_run.json"
-# entry script -> (project folder put on sys.path, module, add_*_config function) used to build a row's config
-CONFIG_FUNCTIONS = {
-    "tools/train_net.py": None,
-    "projects/MUVA/train_net.py": ("projects/MUVA", "muva", "add_muva_config"),
-    "projects/BDAM_T2I/train_net.py": ("projects/BDAM_T2I", "bdam", "add_bdam_config"),
-}
 NOT_COMPARED_IN_MIRRORS = ("OUTPUT_DIR", "SEED", "DATASETS.")  # the protocol belongs to the suite, not to the row
 
 
@@ -219,30 +212,8 @@ def run_protocol(suite: Suite, row: Row, seed: int, output_root: str, extra_opts
 
 
 def run_state(proto: compare.Protocol, python: str) -> str:
-    """todo / done / stale (finished with other arguments than the spec's now) / done-unrecorded."""
-    method = proto.methods[0]
-    out = proto.output_dir(method)
-    if not os.path.isfile(os.path.join(out, "results.json")):
-        return "todo"
-    record = read_record(out)
-    if record is None:
-        return "done-unrecorded"
-    return "done" if record.get("argv") == compare.command(proto, method, python)[1:] else "stale"
-
-
-def read_record(run_dir: str) -> Optional[dict]:
-    path = os.path.join(run_dir, RUN_RECORD)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def write_record(run_dir: str, record: dict) -> None:
-    path = os.path.join(run_dir, RUN_RECORD)
-    with open(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(path + ".tmp", path)
+    """compare.run_state of the protocol's one run: todo / resume / done / done-unrecorded / stale."""
+    return compare.run_state(proto, proto.methods[0], python)
 
 
 def run_suite(suite: Suite, rows: Sequence[Row], seeds: Sequence[int], output_root: str, python: str,
@@ -251,19 +222,12 @@ def run_suite(suite: Suite, rows: Sequence[Row], seeds: Sequence[int], output_ro
     status, jobs = {}, [(row, seed) for row in rows for seed in seeds]
     for i, (row, seed) in enumerate(jobs, 1):
         proto = run_protocol(suite, row, seed, output_root, extra_opts)
-        key, state = f"{row.name}/seed{seed}", run_state(proto, python)
-        if state in ("done", "done-unrecorded"):
+        key = f"{row.name}/seed{seed}"
+        if run_state(proto, python) in ("done", "done-unrecorded"):
             status[key] = "done"
             continue
-        why = " (the spec changed since it finished: running it again)" if state == "stale" else ""
-        print(f"[ablate] {i}/{len(jobs)} {key}{why}", flush=True)
-        start = time.time()
-        result = compare.run_methods(proto, python, force=state == "stale", dry_run=dry_run)[f"seed{seed}"]
-        status[key] = result
-        if result == "ran":
-            write_record(proto.output_dir(proto.methods[0]), {
-                "argv": compare.command(proto, proto.methods[0], python)[1:], "wall_s": round(time.time() - start, 1),
-                "finished": datetime.datetime.now().isoformat(timespec="seconds")})
+        print(f"[ablate] {i}/{len(jobs)} {key}", flush=True)
+        status[key] = compare.run_methods(proto, python, dry_run=dry_run)[f"seed{seed}"]
     return status
 
 
@@ -285,8 +249,9 @@ def wall_times(suite: Suite, seeds: Sequence[int], output_root: str) -> Dict[str
     for row in suite.rows:
         for seed in seeds:
             run_dir = suite.run_dir(output_root, row, seed)
-            record = read_record(run_dir)
-            if record and os.path.isfile(os.path.join(run_dir, "results.json")):
+            record = compare.read_record(run_dir)
+            finished = os.path.isfile(os.path.join(run_dir, "results.json"))
+            if record and record.get("wall_s") is not None and finished:
                 times.setdefault(row.name, []).append(float(record["wall_s"]))
     return times
 
@@ -517,17 +482,7 @@ def write_report(suite: Suite, seeds, output_root: str, reports_dir: str) -> Dic
 # ------------------------------------------------------------------------------------------------ config checks
 def config_functions(row: Row):
     """The add_*_config functions the row's entry script uses (None: an entry this tool cannot build)."""
-    rel = os.path.relpath(row.entry, REPO).replace(os.sep, "/")
-    if rel not in CONFIG_FUNCTIONS:
-        return None
-    if CONFIG_FUNCTIONS[rel] is None:
-        return ()
-    project, module, fn = CONFIG_FUNCTIONS[rel]
-    if os.path.join(REPO, project) not in sys.path:
-        sys.path.insert(0, os.path.join(REPO, project))
-    import importlib
-
-    return (getattr(importlib.import_module(module), fn),)
+    return compare.config_functions(row.entry)
 
 
 def build_run_cfg(suite: Suite, row: Row, seed: int, output_root: str, extra_opts=()):
@@ -538,7 +493,7 @@ def build_run_cfg(suite: Suite, row: Row, seed: int, output_root: str, extra_opt
     add_fns = config_functions(row)
     if add_fns is None:
         raise SpecError(f"row {row.name}: no config functions known for entry {row.entry} "
-                        f"(known: {sorted(CONFIG_FUNCTIONS)})")
+                        f"(known: {sorted(compare.CONFIG_FUNCTIONS)})")
     proto = run_protocol(suite, row, seed, output_root, extra_opts)
     cmd = compare.command(proto, proto.methods[0], sys.executable)
     return build_cfg(cmd[3], cmd[4:], add_fns)
@@ -643,6 +598,9 @@ def main(argv=None) -> int:
     except SpecError as e:
         print(f"ablate.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(compare.INTERRUPTED, file=sys.stderr)
+        return 130
     paths = write_report(suite, args.seeds, args.output_root, args.reports_dir)
     print(open(paths["md"]).read())
     print("[ablate] wrote " + ", ".join(paths.values()))
@@ -657,7 +615,8 @@ def main(argv=None) -> int:
 
 def dry_run(suite: Suite, rows, args, extra) -> int:
     todo = [(r, s) for r in rows for s in args.seeds
-            if run_state(run_protocol(suite, r, s, args.output_root, extra), args.python) in ("todo", "stale")]
+            if run_state(run_protocol(suite, r, s, args.output_root, extra), args.python) in ("todo", "stale",
+                                                                                             "resume")]
     run_suite(suite, rows, args.seeds, args.output_root, args.python, extra, dry_run=True)
     total = sum(r.est_run_s for r in suite.rows) * len(args.seeds)
     print(f"[ablate] {len(todo)} run(s) to do, estimated {_duration(sum(r.est_run_s for r, _ in todo))}; the whole "

@@ -2,7 +2,7 @@
 """Compare methods on one protocol (source dataset(s) -> target datasets): run or collect each method, then write a
 Markdown table and a bar chart (mAP / Rank-1 per target domain).
 
-    python tools/compare.py --spec configs/Synth/compare_A.yml
+    python tools/compare.py --spec configs/Synth/embedded_default.yml
     python tools/compare.py --spec spec.yml --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2
     python tools/compare.py --method BoT tools/train_net.py configs/Synth/bagtricks_A.yml --sources SynthPedA \\
         --targets SynthPedB SynthPedC --output-root outputs/compare/A
@@ -14,30 +14,51 @@ Spec file (YAML or JSON; every key optional except methods, when no --method is 
     targets: [SynthPedB, SynthPedC]    # -> DATASETS.TESTS for every method, and the table's column order
     metrics: [mAP, Rank-1]             # keys read from results.json
     common_opts: [TEST.EVALUATOR, FastReidEvaluator]   # KEY VALUE pairs appended for every method
+    seeds: [0, 1, 2]                   # optional: every method once per training seed (SEED k, OUTPUT_DIR
+                                       # <output_root>/<M>/seed<k>); cells become mean ± std over the seeds
+    params: true                       # optional: a column with each method's inference parameter count
     methods:
       - {name: BoT, entry: tools/train_net.py, config: configs/Synth/bagtricks_A.yml, opts: [SOLVER.MAX_EPOCH, 2]}
-Each entry script takes tools/train_net.py's CLI (--config-file FILE KEY VALUE ...) and, through PluginTrainer.test,
-writes <OUTPUT_DIR>/results.json = {dataset: {metric: value}}. A method whose results.json exists is not run again
-(resume; --force re-runs). Relative paths are taken from the working directory, else from the repository root.
-Outputs: <output_root>/comparison.{md,png,json}; each run's log is <output_root>/<M>/compare_run.log.
+Each entry script takes tools/train_net.py's CLI (--config-file FILE [--resume] KEY VALUE ...) and, through
+PluginTrainer.test, writes <OUTPUT_DIR>/results.json = {dataset: {metric: value}}. Relative paths are taken from the
+working directory, else from the repository root.
+
+Resume: every run records its command line and the content of its config file (with its _BASE_ files) in
+<OUTPUT_DIR>/run_record.json when it starts. A method whose results.json belongs to the same record is not run again;
+one whose config or options changed since is run again from scratch (its old results kept as results.stale.json); one
+that was interrupted is continued with --resume from its last checkpoint. --force re-runs everything from scratch.
+Outputs: <output_root>/comparison.{md,png,json} (the "unseen mean" column averages the targets that are not
+sources); each run's whole log is <output_root>/<M>/compare_run.log, and the terminal shows one progress line per
+method (epoch, ETA, loss; tools/run_progress.py).
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods"}
+sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugins (imported lazily) and tools
+
+from run_progress import ProgressPrinter  # noqa: E402  (tools/run_progress.py)
+
+SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods", "seeds", "params"}
 METHOD_KEYS = {"name", "entry", "config", "opts"}
 DEFAULT_METRICS = ["mAP", "Rank-1"]
+RUN_RECORD = "run_record.json"
+LEGACY_RUN_RECORD = "ablate_run.json"  # written by tools/ablate.py before the record moved here (argv only)
+INTERRUPTED = ("interrupted; rerun the same command to continue: finished methods are kept, the interrupted one "
+               "resumes from its last checkpoint")
 
 
 class SpecError(ValueError):
@@ -61,14 +82,23 @@ class Protocol:
     targets: List[str] = field(default_factory=list)
     metrics: List[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     common_opts: List[str] = field(default_factory=list)
+    seeds: List[int] = field(default_factory=list)   # empty: one run per method with its config's SEED
+    params: bool = False
 
     def output_dir(self, method: Method) -> str:
         return os.path.join(self.output_root, method.name)
 
+    def runs(self) -> List[Method]:
+        """What is run: the methods, or with seeds each method once per seed ("<M>/seed<k>", SEED k last)."""
+        if not self.seeds:
+            return list(self.methods)
+        return [Method(f"{m.name}/seed{k}", m.entry, m.config, m.opts + ["SEED", str(k)])
+                for m in self.methods for k in self.seeds]
+
 
 # ------------------------------------------------------------------------------------------------ spec
 def load_protocol(spec_path: Optional[str], cli_methods=(), output_root=None, sources=None, targets=None,
-                  metrics=None, protocol=None) -> Protocol:
+                  metrics=None, protocol=None, seeds=None) -> Protocol:
     spec = {}
     if spec_path:
         if not os.path.isfile(spec_path):
@@ -98,10 +128,15 @@ def load_protocol(spec_path: Optional[str], cli_methods=(), output_root=None, so
     common = [str(x) for x in spec.get("common_opts") or []]
     if len(common) % 2:
         raise SpecError(f"{where}: common_opts must be KEY VALUE pairs, got {common}")
+    seeds = list(seeds if seeds is not None else spec.get("seeds") or [])
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in seeds) or \
+            len(set(seeds)) != len(seeds):
+        raise SpecError(f"{where}: seeds must be distinct integers >= 0, got {seeds}")
     return Protocol(protocol=str(name), output_root=root, methods=methods,
                     sources=list(sources or spec.get("sources") or []),
                     targets=list(targets or spec.get("targets") or []),
-                    metrics=list(metrics or spec.get("metrics") or DEFAULT_METRICS), common_opts=common)
+                    metrics=list(metrics or spec.get("metrics") or DEFAULT_METRICS), common_opts=common,
+                    seeds=seeds, params=bool(spec.get("params", False)))
 
 
 def _method(raw, where) -> Method:
@@ -118,6 +153,16 @@ def _method(raw, where) -> Method:
     if len(opts) % 2:
         raise SpecError(f"{where}: opts must be KEY VALUE pairs, got {opts}")
     return Method(name, str(raw["entry"]), str(raw["config"]), opts)
+
+
+def select_methods(proto: Protocol, only: Optional[Sequence[str]]) -> None:
+    """Keeps the methods named by --only; an unknown name is an error (a typo would otherwise run nothing)."""
+    if not only:
+        return
+    unknown = sorted(set(only) - {m.name for m in proto.methods})
+    if unknown:
+        raise SpecError(f"--only {unknown}: no such method (have {[m.name for m in proto.methods]})")
+    proto.methods = [m for m in proto.methods if m.name in only]
 
 
 def resolve(path: str, what: str) -> str:
@@ -138,40 +183,145 @@ def command(proto: Protocol, method: Method, python: str) -> List[str]:
     return cmd + proto.common_opts + method.opts  # the method's own opts win over the common ones
 
 
-def run_methods(proto: Protocol, python: str, force=False, collect_only=False, dry_run=False) -> Dict[str, str]:
-    """Run every method without results.json; returns {method: status} (done / skipped / failed / missing)."""
+def config_digest(path: str) -> str:
+    """sha256 over the config file and every _BASE_ file it reads (what the run's configuration is made of)."""
+    from reid_plugins.config import load_config_file  # lazy: the package imports torch
+
+    try:
+        files = load_config_file(path)[1]
+    except (OSError, ValueError, KeyError) as e:
+        raise SpecError(f"config {path!r} cannot be read: {e}") from e
+    digest = hashlib.sha256()
+    for name in files:
+        with open(name, "rb") as f:
+            digest.update(hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()
+
+
+def fingerprint(proto: Protocol, method: Method, python: str) -> dict:
+    """What makes a finished run's results the results of this spec: its command line (without the interpreter)
+    and its config files' content."""
+    cmd = command(proto, method, python)
+    return {"argv": cmd[1:], "config_sha256": config_digest(cmd[3])}
+
+
+def read_record(run_dir: str) -> Optional[dict]:
+    for name in (RUN_RECORD, LEGACY_RUN_RECORD):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
+
+
+def write_record(run_dir: str, record: dict) -> None:
+    path = os.path.join(run_dir, RUN_RECORD)
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def same_run(record: Optional[dict], fp: dict) -> bool:
+    """The record was written for this fingerprint (records of tools/ablate.py before this one hold the argv only)."""
+    return record is not None and record.get("argv") == fp["argv"] and \
+        record.get("config_sha256", fp["config_sha256"]) == fp["config_sha256"]
+
+
+def run_state(proto: Protocol, method: Method, python: str) -> str:
+    """done / done-unrecorded (results.json without a record: runs from before records) / stale (finished with
+    another config or options) / resume (interrupted after a checkpoint) / todo."""
+    out = proto.output_dir(method)
+    record, fp = read_record(out), fingerprint(proto, method, python)
+    if os.path.isfile(os.path.join(out, "results.json")):
+        if record is None:
+            return "done-unrecorded"
+        return "done" if same_run(record, fp) else "stale"
+    if same_run(record, fp) and os.path.isfile(os.path.join(out, "last_checkpoint")):
+        return "resume"
+    return "todo"
+
+
+def run_methods(proto: Protocol, python: str, force=False, collect_only=False, dry_run=False,
+                progress_interval: Optional[float] = None) -> Dict[str, str]:
+    """Runs every method not finished with this spec; returns {method: status} (ran / collected / failed / missing /
+    dry-run)."""
     status = {}
-    for method in proto.methods:
+    for method in proto.runs():
         out_dir = proto.output_dir(method)
         results = os.path.join(out_dir, "results.json")
-        if collect_only or (os.path.isfile(results) and not force):
+        if collect_only:
             status[method.name] = "collected" if os.path.isfile(results) else "missing"
             continue
+        state = "todo" if force else run_state(proto, method, python)
+        if state in ("done", "done-unrecorded"):
+            status[method.name] = "collected"
+            continue
         cmd = command(proto, method, python)
-        print(f"[compare] {method.name}: {' '.join(cmd)}", flush=True)
+        if state == "resume":
+            cmd = cmd[:4] + ["--resume"] + cmd[4:]  # fast-reid's flags come before the KEY VALUE options
+        why = {"stale": " (its config or options changed since its results.json: running it again)",
+               "resume": " (interrupted: resuming from its last checkpoint)"}.get(state, "")
+        print(f"[compare] {method.name}{why}: {' '.join(cmd)}", flush=True)
         if dry_run:
             status[method.name] = "dry-run"
             continue
         os.makedirs(out_dir, exist_ok=True)
-        if force and os.path.isfile(results):
-            os.remove(results)  # a failed re-run must not leave the old numbers looking fresh
-        log = os.path.join(out_dir, "compare_run.log")
-        with open(log, "w") as f:
-            code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+        if os.path.isfile(results):  # a failed re-run must not leave the old numbers looking fresh
+            os.replace(results, os.path.join(out_dir, "results.stale.json"))
+        earlier = read_record(out_dir) if state == "resume" else None
+        record = dict(fingerprint(proto, method, python), started=_now(), finished=None,
+                      wall_s=(earlier or {}).get("wall_s") or 0.0)
+        write_record(out_dir, record)
+        start = time.time()
+        code = run_child(cmd, os.path.join(out_dir, "compare_run.log"), method.name, append=state == "resume",
+                         interval=progress_interval)
+        record["wall_s"] = round(record["wall_s"] + time.time() - start, 1)
         ok = code == 0 and os.path.isfile(results)
         status[method.name] = "ran" if ok else "failed"
-        if code != 0 and os.path.isfile(results):
-            # numbers of a run that crashed afterwards must not be collected (or skipped) as finished next time
-            os.replace(results, os.path.join(out_dir, "results.failed.json"))
-        if not ok:
+        if ok:
+            write_record(out_dir, dict(record, finished=_now()))
+        else:
+            write_record(out_dir, record)
+            if os.path.isfile(results):
+                # numbers of a run that crashed afterwards must not be collected (or skipped) as finished next time
+                os.replace(results, os.path.join(out_dir, "results.failed.json"))
             print(f"[compare] {method.name} FAILED (exit code {code}{'' if code else ', no results.json'}): "
-                  f"see {log}", flush=True)
+                  f"see {os.path.join(out_dir, 'compare_run.log')}", flush=True)
     return status
 
 
+def run_child(cmd: List[str], log_path: str, name: str, append: bool = False,
+              interval: Optional[float] = None) -> int:
+    """Runs one entry script: its whole output goes to `log_path`, a short progress line to the terminal. Ctrl-C
+    (which the child receives too) waits for the child to stop, then propagates."""
+    printer = ProgressPrinter(name, interval=interval)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # the child's log lines must arrive as they are written
+    with open(log_path, "a" if append else "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                env=env)
+        try:
+            for line in proc.stdout:  # text mode splits tqdm's carriage returns into lines too
+                log.write(line)
+                printer.feed(line)
+            return proc.wait()
+        except KeyboardInterrupt:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+        finally:
+            printer.close()
+
+
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
 def collect(proto: Protocol) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """{run name: results.json} of the finished runs ("<M>" or, with seeds, "<M>/seed<k>")."""
     table = {}
-    for method in proto.methods:
+    for method in proto.runs():
         path = os.path.join(proto.output_dir(method), "results.json")
         if os.path.isfile(path):
             with open(path) as f:
@@ -189,37 +339,107 @@ def targets_of(proto: Protocol, results) -> List[str]:
     return seen
 
 
-def markdown(proto: Protocol, results, status) -> str:
+def mean_column(proto: Protocol, targets: List[str]):
+    """(label, the targets it averages): the unseen mean over the targets that are not sources when the sources are
+    known (a source's own test split must not lift a generalisation average), else the mean of all targets; None
+    when there is nothing to average."""
+    if proto.sources:
+        unseen = [t for t in targets if t not in proto.sources]
+        return ("unseen mean", unseen) if unseen else None
+    return ("mean", targets) if len(targets) > 1 else None
+
+
+def columns(proto: Protocol, results):
+    """[(column label, results key)] of the table and the chart: the targets (a source marked so), then the mean."""
     targets = targets_of(proto, results)
+    cols = [(f"{t} (source)" if t in proto.sources else t, t) for t in targets]
+    mean = mean_column(proto, targets)
+    return cols + ([(mean[0], mean[0])] if mean else []), mean
+
+
+@dataclass
+class Cell:
+    """One table cell: a metric of a method on a column, over its finished runs (one, or one per seed)."""
+    values: List[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / self.n
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over seeds (n - 1); 0 for one run."""
+        if self.n < 2:
+            return 0.0
+        return (sum((v - self.mean) ** 2 for v in self.values) / (self.n - 1)) ** 0.5
+
+
+def method_runs(proto: Protocol, method: Method) -> List[str]:
+    return [f"{method.name}/seed{k}" for k in proto.seeds] if proto.seeds else [method.name]
+
+
+def cells(proto: Protocol, results) -> Dict[str, Dict[str, Dict[str, Cell]]]:
+    """{method: {column key: {metric: Cell}}}: per run the metric (the mean column computed within each run), then
+    collected over the method's runs."""
+    cols, mean = columns(proto, results)
+    out = {}
+    for method in proto.methods:
+        runs = [with_mean(results[r], mean, proto.metrics) for r in method_runs(proto, method) if r in results]
+        if runs:
+            out[method.name] = {key: {m: Cell([v for v in (_value(r, key, m) for r in runs) if v is not None])
+                                      for m in proto.metrics} for _, key in cols}
+    return out
+
+
+def _cell_text(cell: Cell, seeds: bool, best: bool) -> str:
+    if not cell.n:
+        return "–"
+    text = f"{cell.mean:.1f} ± {cell.std:.1f}" if seeds else f"{cell.mean:.1f}"
+    return f"**{text}**" if best else text
+
+
+def markdown(proto: Protocol, results, status, params: Optional[Dict[str, int]] = None) -> str:
+    cols, mean = columns(proto, results)
     metric_names = " / ".join(proto.metrics)
     source = f" (trained on {', '.join(proto.sources)})" if proto.sources else ""
-    lines = [f"### {proto.protocol}{source}", "", f"Each cell: {metric_names} (%).", "",
-             "| Method | " + " | ".join(targets + ["Average"]) + " |", "|---" * (len(targets) + 2) + "|"]
-    results = {name: with_average(res, targets, proto.metrics) for name, res in results.items()}
-    best = {(t, m): max((_value(r, t, m) for r in results.values() if _value(r, t, m) is not None), default=None)
-            for t in targets + ["Average"] for m in proto.metrics}
+    explain = f" {mean[0]}: mean over {', '.join(mean[1])}." if mean else ""
+    if proto.seeds:
+        explain += (f" Mean ± std (sample std, n - 1) over training seeds {', '.join(map(str, proto.seeds))}; a "
+                    f"method with fewer finished seeds says how many.")
+    table = cells(proto, results)
+    header = ["Method"] + (["Params (inference)"] if params is not None else []) + [label for label, _ in cols]
+    lines = [f"### {proto.protocol}{source}", "", f"Each cell: {metric_names} (%).{explain}", "",
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    best = {(key, m): max((t[key][m].mean for t in table.values() if t[key][m].n), default=None)
+            for _, key in cols for m in proto.metrics}
     for method in proto.methods:
-        res = results.get(method.name)
-        if res is None:
-            lines.append(f"| {method.name} | " + " | ".join([status.get(method.name, "missing")] * (len(targets) + 1))
+        name = method.name
+        row = [name] + ([f"{params[name] / 1e6:.2f}M" if params.get(name) else "–"] if params is not None else [])
+        if name not in table:
+            lines.append("| " + " | ".join(row + [status.get(method_runs(proto, method)[0], "missing")] * len(cols))
                          + " |")
             continue
-        cells = []
-        for t in targets + ["Average"]:
-            parts = []
-            for m in proto.metrics:
-                v = _value(res, t, m)
-                parts.append("–" if v is None else (f"**{v:.1f}**" if v == best[(t, m)] else f"{v:.1f}"))
-            cells.append(" / ".join(parts))
-        lines.append(f"| {method.name} | " + " | ".join(cells) + " |")
+        done = max(c.n for per_key in table[name].values() for c in per_key.values())
+        if proto.seeds and done < len(proto.seeds):
+            row[0] = f"{name} ({done} of {len(proto.seeds)} seeds)"
+        row += [" / ".join(_cell_text(table[name][key][m], bool(proto.seeds), table[name][key][m].n > 0 and
+                                      table[name][key][m].mean == best[(key, m)]) for m in proto.metrics)
+                for _, key in cols]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
-def with_average(res, targets, metrics):
-    """Adds "Average" over the targets (only when every target has the metric)."""
+def with_mean(res, mean, metrics):
+    """Adds the mean column (label, targets) of `mean_column` (only when every one of its targets has the metric)."""
     res = dict(res)
-    res["Average"] = {m: sum(res[t][m] for t in targets) / len(targets) for m in metrics
-                      if targets and all(_value(res, t, m) is not None for t in targets)}
+    if mean:
+        label, targets = mean
+        res[label] = {m: sum(res[t][m] for t in targets) / len(targets) for m in metrics
+                      if all(_value(res, t, m) is not None for t in targets)}
     return res
 
 
@@ -229,30 +449,32 @@ def _value(res, target, metric):
 
 
 def bar_chart(proto: Protocol, results, path: str) -> str:
+    """Bars per column and method (the mean over seeds, with the std as an error bar when there are seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    targets = targets_of(proto, results)
-    groups = targets + (["Average"] if len(targets) > 1 else [])
-    names = [m.name for m in proto.methods if m.name in results]
-    panel_width = max(5.0, 0.35 * len(groups) * max(2, len(names)))
+    cols, _ = columns(proto, results)
+    table = cells(proto, results)
+    names = [m.name for m in proto.methods if m.name in table]
+    panel_width = max(5.0, 0.35 * len(cols) * max(2, len(names)))
     fig, axes = plt.subplots(1, len(proto.metrics), figsize=(panel_width * len(proto.metrics), 4), squeeze=False)
     width = 0.8 / max(1, len(names))
     for ax, metric in zip(axes[0], proto.metrics):
         for i, name in enumerate(names):
-            res = with_average(results[name], targets, proto.metrics)
-            values = [_value(res, g, metric) for g in groups]
-            xs = np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width
-            bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name)
+            cs = [table[name][key][metric] for _, key in cols]
+            values = [c.mean if c.n else None for c in cs]
+            xs = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * width
+            bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name,
+                          yerr=[c.std for c in cs] if proto.seeds else None, capsize=2)
             for bar, v in zip(bars, values):
                 if v is not None:
                     ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels(groups, rotation=15)
-        ax.set_ylabel(f"{metric} (%)")
+        ax.set_xticks(np.arange(len(cols)))
+        ax.set_xticklabels([label for label, _ in cols], rotation=15)
+        ax.set_ylabel(f"{metric} (%)" + (" mean ± std over seeds" if proto.seeds else ""))
         ax.set_ylim(0, 105)
         ax.set_title(metric)
     axes[0][0].legend(fontsize=8)
@@ -266,16 +488,75 @@ def bar_chart(proto: Protocol, results, path: str) -> str:
 def write_outputs(proto: Protocol, results, status) -> Dict[str, str]:
     os.makedirs(proto.output_root, exist_ok=True)
     paths = {k: os.path.join(proto.output_root, f"comparison.{k}") for k in ("md", "png", "json")}
+    params = parameter_counts(proto) if proto.params else None
     with open(paths["md"], "w") as f:
-        f.write(markdown(proto, results, status))
+        f.write(markdown(proto, results, status, params))
+    stats = {name: {key: {m: {"mean": c.mean, "std": c.std, "n": c.n} for m, c in per.items() if c.n}
+                    for key, per in per_key.items()} for name, per_key in cells(proto, results).items()}
     with open(paths["json"], "w") as f:
         json.dump({"protocol": proto.protocol, "sources": proto.sources, "targets": targets_of(proto, results),
-                   "status": status, "results": results}, f, indent=2, sort_keys=True)
+                   "seeds": proto.seeds, "status": status, "results": results, "stats": stats, "params": params},
+                  f, indent=2, sort_keys=True)
     if results:
         bar_chart(proto, results, paths["png"])
     else:
         paths.pop("png")
     return paths
+
+
+# entry script -> (project folder put on sys.path, module, add_*_config function) to build a method's config
+CONFIG_FUNCTIONS = {
+    "tools/train_net.py": None,
+    "projects/MUVA/train_net.py": ("projects/MUVA", "muva", "add_muva_config"),
+    "projects/BDAM_T2I/train_net.py": ("projects/BDAM_T2I", "bdam", "add_bdam_config"),
+}
+
+
+def config_functions(entry: str):
+    """The add_*_config functions an entry script uses (() for plain fast-reid; None: an entry this tool cannot
+    build)."""
+    rel = os.path.relpath(os.path.abspath(entry), REPO).replace(os.sep, "/")
+    if rel not in CONFIG_FUNCTIONS:
+        return None
+    if CONFIG_FUNCTIONS[rel] is None:
+        return ()
+    project, module, fn = CONFIG_FUNCTIONS[rel]
+    if os.path.join(REPO, project) not in sys.path:
+        sys.path.insert(0, os.path.join(REPO, project))
+    import importlib
+
+    return (getattr(importlib.import_module(module), fn),)
+
+
+# parameters that serve training only: identity classifiers (fast-reid's heads, MUVA's), MUVA's prompt learner and
+# text tower, BDAM's clothing projection
+TRAINING_ONLY = ("heads.classifier.", "heads.weight", "classifier.", "prompt_learner.", "text_encoder.token_embedding")
+
+
+def inference_parameters(model) -> int:
+    """Parameters a model's test-time forward uses (image side), as papers count "Params" for inference."""
+    if type(model).__name__ == "MUVA":   # the image encoder (CLIP ViT, part tokens, AM-MSA) and the BN neck
+        return sum(p.numel() for n, p in model.named_parameters() if n.startswith(("backbone.", "bottleneck.")))
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(TRAINING_ONLY))
+
+
+def parameter_counts(proto: Protocol) -> Dict[str, Optional[int]]:
+    """{method: inference parameter count}, built from each method's config with 1 identity (the classifier is not
+    counted); None where the entry's config functions are unknown or the model does not build."""
+    from fastreid.modeling import build_model
+
+    from reid_plugins.config import build_cfg
+
+    out: Dict[str, Optional[int]] = {}
+    for method in proto.methods:
+        fns = config_functions(resolve(method.entry, f"method {method.name}: entry script"))
+        if fns is None:
+            out[method.name] = None
+            continue
+        cfg = build_cfg(resolve(method.config, f"method {method.name}: config"),
+                        method.opts + ["MODEL.HEADS.NUM_CLASSES", "1"], fns)
+        out[method.name] = inference_parameters(build_model(cfg))
+    return out
 
 
 def _tuple(names: List[str]) -> str:
@@ -298,8 +579,10 @@ def parse_args(argv=None):
     p.add_argument("--sources", nargs="+", help="overrides the spec's sources (DATASETS.NAMES)")
     p.add_argument("--targets", nargs="+", help="overrides the spec's targets (DATASETS.TESTS)")
     p.add_argument("--metrics", nargs="+", help="results.json keys to show (default: mAP Rank-1)")
+    p.add_argument("--seeds", nargs="+", type=int, help="overrides the spec's seeds (each method once per seed)")
     p.add_argument("--collect-only", action="store_true", help="run nothing; tabulate existing results.json")
-    p.add_argument("--force", action="store_true", help="re-run methods that already have results.json")
+    p.add_argument("--force", action="store_true",
+                   help="re-run every method from scratch, also those with results for this spec")
     p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     p.add_argument("--python", default=sys.executable, help="interpreter for the entry scripts")
     return p.parse_args(argv)
@@ -309,16 +592,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         proto = load_protocol(args.spec, args.method, args.output_root, args.sources, args.targets, args.metrics,
-                              args.protocol)
-        if args.only:
-            unknown = set(args.only) - {m.name for m in proto.methods}
-            if unknown:
-                raise SpecError(f"--only {sorted(unknown)}: no such method (have {[m.name for m in proto.methods]})")
-            proto.methods = [m for m in proto.methods if m.name in args.only]
+                              args.protocol, args.seeds)
+        select_methods(proto, args.only)
         status = run_methods(proto, args.python, args.force, args.collect_only, args.dry_run)
     except SpecError as e:
         print(f"compare.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     if args.dry_run:
         return 0
     results = collect(proto)

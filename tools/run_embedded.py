@@ -3,9 +3,17 @@
 fast-reid BoT baseline and tiny MUVA on domain A, evaluate both on A and the unseen domains, print the table.
 
     .venv/bin/python tools/run_embedded.py [--root datasets] [--output-root outputs/embedded] [--preset default]
+        [--seed N] [--train-seeds 0 1 2] [--spec configs/Synth/main_table.yml]
 
-Resumes: the benchmark is generated once (manifest), and a method whose results.json exists is not trained again
-(--force re-runs them). Writes <output-root>/comparison.{md,png,json}; each method's run is in <output-root>/<name>/.
+--seed N re-draws the benchmark (generator seed N; 0 is the benchmark of record): it is generated under
+<root>/benchmark-seed<N>/synthped and the runs go to <output-root>/benchmark-seed<N>, so each draw's outputs stay
+apart. --train-seeds runs every method once per training seed and reports mean ± std (tools/compare.py seeds).
+
+Resumes: the benchmark is generated once (manifest); a method whose results.json belongs to the spec's config and
+options now is not trained again, one whose config changed is trained again, an interrupted one continues from its
+last checkpoint (tools/compare.py). --force re-trains everything and regenerates a benchmark of another preset.
+Writes <output-root>/comparison.{md,png,json}; each method's run is in <output-root>/<name>/, its whole log in
+compare_run.log, and the terminal shows a progress line per method.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugins and tools/compare.py
 
 import compare  # noqa: E402  (tools/compare.py: running, tabulating and plotting a protocol)
 
@@ -30,29 +38,51 @@ def parse_args(argv=None):
     p.add_argument("--spec", default=DEFAULT_SPEC, help="methods to compare (tools/compare.py spec)")
     p.add_argument("--output-root", default=None, help="overrides the spec's output_root")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these methods of the spec")
-    p.add_argument("--force", action="store_true", help="re-train methods that already have results")
+    p.add_argument("--seed", type=int, default=0, help="benchmark draw (generator seed; default 0)")
+    p.add_argument("--train-seeds", nargs="+", type=int, default=None,
+                   help="training seeds: every method once per seed, cells mean ± std (default: the spec's)")
+    p.add_argument("--force", action="store_true",
+                   help="re-train every method from scratch; also regenerates a benchmark made with another preset "
+                        "or seed under --root")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import reid_plugins  # noqa: F401  (compat patches before anything imports fastreid)
-    from reid_plugins.data.synthetic import ensure_generated
-
-    start = time.time()
-    ensure_generated(args.root, preset=args.preset, workers=min(2, os.cpu_count() or 1))
-    print(f"[embedded] benchmark ready under {os.path.join(args.root, 'synthped')} "
-          f"(preview: {os.path.join(args.root, 'synthped', 'preview.png')})", flush=True)
-
     try:
-        proto = compare.load_protocol(args.spec, output_root=args.output_root)
+        proto = compare.load_protocol(args.spec, output_root=args.output_root, seeds=args.train_seeds)
+        compare.select_methods(proto, args.only)
+        if args.seed < 0:
+            raise compare.SpecError(f"--seed {args.seed}: a benchmark seed is an integer >= 0")
     except compare.SpecError as e:
         print(f"run_embedded.py: error: {e}", file=sys.stderr)
         return 2
-    proto.common_opts += ["DATASETS.ROOT", os.path.abspath(args.root)]
-    if args.only:
-        proto.methods = [m for m in proto.methods if m.name in args.only]
-    status = compare.run_methods(proto, sys.executable, force=args.force)
+    import reid_plugins  # noqa: F401  (compat patches before anything imports fastreid)
+    from reid_plugins.data.synthetic import SyntheticConfigError, ensure_generated
+
+    start = time.time()
+    workers = min(2, os.cpu_count() or 1)
+    root = args.root
+    if args.seed:   # another draw of the benchmark, and its own outputs
+        root = os.path.join(args.root, f"benchmark-seed{args.seed}")
+        proto.output_root = os.path.join(proto.output_root, f"benchmark-seed{args.seed}")
+    try:
+        ensure_generated(root, preset=args.preset, seed=args.seed, workers=workers)
+    except SyntheticConfigError as e:
+        if not args.force:
+            print(f"run_embedded.py: error: {e}", file=sys.stderr)
+            return 2
+        print(f"[embedded] --force: regenerating the benchmark ({e})", flush=True)
+        ensure_generated(root, preset=args.preset, seed=args.seed, workers=workers, force=True)
+    print(f"[embedded] benchmark (seed {args.seed}) ready under {os.path.join(root, 'synthped')} "
+          f"(preview: {os.path.join(root, 'synthped', 'preview.png')})", flush=True)
+
+    proto.common_opts += ["DATASETS.ROOT", os.path.abspath(root)]
+    try:
+        status = compare.run_methods(proto, sys.executable, force=args.force)
+    except KeyboardInterrupt:
+        print(compare.INTERRUPTED, file=sys.stderr)
+        return 130
     paths = compare.write_outputs(proto, compare.collect(proto), status)
     print(open(paths["md"]).read())
     print(f"[embedded] wrote {', '.join(paths.values())}; total {time.time() - start:.0f} s")

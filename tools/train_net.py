@@ -1,7 +1,16 @@
 #!/usr/bin/env python
 """fast-reid's plain trainer (BoT / AGW / SBS baselines) with this project's datasets, evaluators and CPU fixes.
 
-    python tools/train_net.py --config-file configs/Synth/bagtricks_A.yml [--eval-only] [--resume] [KEY VALUE ...]
+    python tools/train_net.py --config-file CONFIG [--resume | --eval-only] [--num-gpus N] [KEY VALUE ...]
+
+Flags come first, then the config overrides as KEY VALUE pairs. Examples:
+    # train BoT on the embedded synthetic domain A, evaluate on A-D (results.json in OUTPUT_DIR)
+    python tools/train_net.py --config-file configs/Synth/bagtricks_A.yml OUTPUT_DIR logs/bot_A
+    # continue an interrupted run from its last checkpoint
+    python tools/train_net.py --config-file configs/Synth/bagtricks_A.yml --resume OUTPUT_DIR logs/bot_A
+    # evaluate a trained model
+    python tools/train_net.py --config-file configs/Synth/bagtricks_A.yml --eval-only \\
+        MODEL.WEIGHTS logs/bot_A/model_final.pth OUTPUT_DIR logs/bot_A_eval
 """
 import os
 import sys
@@ -18,4 +27,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, __doc__)

@@ -21,4 +21,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, __doc__)

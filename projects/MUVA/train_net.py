@@ -20,4 +20,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, __doc__)

@@ -14,6 +14,7 @@ from typing import List, Optional
 from .annotations import image_key, load_annotations, select_entries, write_json_atomic
 from .client import BASE_URL_ENV, DEFAULT_KEY_ENV, MODEL_ENV, MLLMClient
 from .config import get_captioning_cfg
+from .redaction import redact, redact_obj, setup_cli_logging
 
 logger = logging.getLogger("reid_plugins.captioning")
 
@@ -145,7 +146,7 @@ def cmd_generate(args, cfg) -> int:
             write_json_atomic(args.output, merge_into_annotations(entries, journal.done))
             summary["output"] = args.output
     summary_path = _stem(args.output) + ".summary.json"
-    write_json_atomic(summary_path, summary, indent=1)
+    write_json_atomic(summary_path, redact_obj(summary), indent=1)
     _print_summary(summary, summary_path)
     return EXIT_OK if summary["unfinished"] == 0 else EXIT_UNFINISHED
 
@@ -220,12 +221,10 @@ def _stem(path: str) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "openai"):  # their INFO lines repeat every request
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_cli_logging("%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = get_captioning_cfg(args.config_file, args.opts)
         return {"cluster": cmd_cluster, "generate": cmd_generate, "validate": cmd_validate}[args.command](args, cfg)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(e)}", file=sys.stderr)
         return EXIT_ERROR

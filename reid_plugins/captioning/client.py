@@ -3,7 +3,8 @@
 Built on the `openai` package, which already retries 429 / 408 / 409 / 5xx responses, connection errors and
 timeouts with exponential backoff and jitter, honouring Retry-After (``max_retries``). What it lacks is added here:
 a client-side request-rate limit shared by all worker threads, and a count of the HTTP requests really sent (so a
-run can report transport retries). The API key is read from an environment variable and never logged or stored.
+run can report transport retries). The API key is read from an environment variable and registered with
+`redaction`, which scrubs it from every error message, log record, journal and summary.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
+
+from .redaction import register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class MLLMClient:
                                  f"--base-url for a local server that needs none)")
             logger.info("environment variable %s is unset: sending no real API key to %s", api_key_env, base_url)
             api_key = "EMPTY"
+        else:
+            register_secret(api_key)
         self.model = model
         self.base_url = base_url
         self.limiter = RateLimiter(rpm)

@@ -13,6 +13,8 @@ import os
 import threading
 from typing import Any, Dict, List
 
+from .redaction import redact_obj
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,9 +67,10 @@ class Journal:
                 self.done[rec["key"]] = rec
 
     def append(self, record: Dict[str, Any]) -> None:
-        """Writes one record and fsyncs it; thread-safe."""
+        """Writes one record (secrets scrubbed) and fsyncs it; thread-safe."""
         if record.get("type") not in ("item", "run"):
             raise ValueError(f"journal record needs type 'item' or 'run', got {record.get('type')!r}")
+        record = redact_obj(record)
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             self._f.write(line)

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .client import FATAL_ERRORS, MalformedResponse
 from .journal import Journal
+from .redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def run_journaled(jobs: Sequence[Tuple[str, Callable[[], Dict[str, Any]]]], jour
                 except FATAL_ERRORS as e:
                     raise FatalServerError(_fatal_message(e)) from None
                 except TRANSIENT_ERRORS as e:
-                    result.failed[key] = f"{type(e).__name__}: {e}"
+                    result.failed[key] = redact(f"{type(e).__name__}: {e}")
                     logger.warning("%s: %s (not journaled; a re-run retries it)", key, result.failed[key])
                 else:
                     result.finished += 1
@@ -80,4 +81,5 @@ def _fatal_message(e: Exception) -> str:
     hint = {401: "the API key was refused: check the environment variable named by --api-key-env",
             403: "access denied for this key / model",
             404: "not found: check --base-url (it usually ends in /v1) and --model"}.get(status, "")
-    return f"the server answered {status} ({type(e).__name__}); {hint}. Stopped; finished items are journaled"
+    return redact(f"the server answered {status} ({type(e).__name__}); {hint}. Stopped; finished items are "
+                  f"journaled")

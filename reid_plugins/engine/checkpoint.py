@@ -54,12 +54,7 @@ class PluginCheckpointer(Checkpointer):
         os.replace(tmp, path)
 
     def _load_file(self, f: str):
-        try:
-            return torch.load(f, map_location=torch.device("cpu"), weights_only=True)
-        except Exception as e:  # noqa: BLE001  (torch raises several types for corrupt / unsafe files)
-            raise CheckpointMismatchError(
-                f"cannot load checkpoint {f!r} with torch.load(weights_only=True): {type(e).__name__}: {e}. "
-                f"Expected a fast-reid / reid_plugins checkpoint (a dict with a 'model' state dict).") from e
+        return load_checkpoint_file(f)
 
     def _load_model(self, checkpoint):
         if not isinstance(checkpoint, dict) or "model" not in checkpoint:
@@ -81,6 +76,24 @@ class PluginCheckpointer(Checkpointer):
                 f"(need >= {100 * self.min_loaded_fraction:.0f}%): it is the checkpoint of another model. "
                 f"Missing e.g. {missing}; the checkpoint has e.g. {list(state)[:5]}")
         return super()._load_model(checkpoint)
+
+
+def load_checkpoint_file(path: str):
+    """torch.load(weights_only=True) on the CPU; a corrupt or unsafe file raises CheckpointMismatchError naming it."""
+    try:
+        return torch.load(path, map_location=torch.device("cpu"), weights_only=True)
+    except Exception as e:  # noqa: BLE001  (torch raises several types for corrupt / unsafe files)
+        raise CheckpointMismatchError(
+            f"cannot load checkpoint {path!r} with torch.load(weights_only=True): {type(e).__name__}: {e}. "
+            f"Expected a fast-reid / reid_plugins checkpoint (a dict with a 'model' state dict).") from e
+
+
+def checkpoint_rows(path: str, key: str) -> int:
+    """First dimension of `key` in the checkpoint's model state (e.g. the number of identities of its classifier);
+    0 when the entry is absent."""
+    state = load_checkpoint_file(path)
+    weight = state.get("model", {}).get(key) if isinstance(state, dict) else None
+    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.dim() > 0 else 0
 
 
 def _atomic_torch_save(data, path: str) -> None:

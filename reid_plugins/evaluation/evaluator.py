@@ -1,7 +1,12 @@
-"""FastReidEvaluator: fast-reid's ReidEvaluator contract (process / evaluate, rank-0 gathering, result keys) on top of
-the exact blocked ranking of rank.py, so TEST.EVAL_PERIOD and --eval-only stop paying for the full distance matrix.
+"""The evaluators TEST.EVALUATOR selects (PluginTrainer.build_evaluator reads the registry):
 
-Select it with `TEST.EVALUATOR: FastReidEvaluator` (PluginTrainer.build_evaluator reads the registry)."""
+- FastReidEvaluator: fast-reid's ReidEvaluator contract (process / evaluate, rank-0 gathering, result keys) on top of
+  the exact blocked ranking of rank.py, so TEST.EVAL_PERIOD and --eval-only stop paying for the full distance matrix;
+- ReidEvaluator: fast-reid's own, unchanged in its numbers.
+
+With TEST.VIS_RANK_LIST both also write rank_list_<test set>.png (TEST.VIS_DIR, else <OUTPUT_DIR>/visualizations):
+eight queries with their top-10 gallery images, ranked by TEST.METRIC on the evaluated features (after TEST.AQE; a
+TEST.RERANK re-ranking is not drawn, the picture shows the ranking before it)."""
 from __future__ import annotations
 
 import copy
@@ -13,6 +18,7 @@ from collections import OrderedDict
 
 import torch
 from fastreid.evaluation import DatasetEvaluator
+from fastreid.evaluation import ReidEvaluator as FastReidsReidEvaluator
 from fastreid.evaluation.query_expansion import aqe
 from fastreid.utils import comm
 
@@ -50,10 +56,7 @@ class FastReidEvaluator(DatasetEvaluator):
         prediction = {"feats": outputs.to("cpu", torch.float32), "pids": inputs["targets"].to("cpu"),
                       "camids": inputs["camids"].to("cpu")}
         if self._keep_paths:
-            if "img_paths" not in inputs:
-                raise KeyError("TEST.VIS_RANK_LIST is True but the test loader's batches have no 'img_paths' "
-                               "(fast-reid's CommDataset provides them)")
-            prediction["img_paths"] = list(inputs["img_paths"])
+            prediction["img_paths"] = batch_paths(inputs)
         self._predictions.append(prediction)
 
     def evaluate(self):
@@ -86,19 +89,64 @@ class FastReidEvaluator(DatasetEvaluator):
 
         if self._keep_paths:
             paths = list(itertools.chain(*(p["img_paths"] for p in predictions)))
-            self._write_rank_list(paths[:nq], paths[nq:], query, gallery, pids, camids)
+            write_rank_list(self.cfg, self._output_dir, self._dataset_name, paths, query, gallery, pids, camids,
+                            self._results)
         return copy.deepcopy(self._results)
 
-    def _write_rank_list(self, query_paths, gallery_paths, query, gallery, pids, camids):
-        nq = self._num_query
-        out_dir = self._output_dir or self.cfg.TEST.VIS_DIR or os.path.join(self.cfg.OUTPUT_DIR or ".",
-                                                                            "visualizations")
-        name = self._dataset_name or _dataset_tag(query_paths)
-        path = plot_rank_list(os.path.join(out_dir, f"rank_list_{name}.png"), query_paths, gallery_paths, query,
-                              gallery, pids[:nq], pids[nq:], camids[:nq], camids[nq:],
-                              metric=self.cfg.TEST.METRIC,
-                              title=f"{name}: Rank-1 {self._results['Rank-1']:.1f}  mAP {self._results['mAP']:.1f}")
-        logger.info("Rank list written to %s", path)
+
+@EVALUATOR_REGISTRY.register()
+class ReidEvaluator(FastReidsReidEvaluator):
+    """fast-reid's ReidEvaluator (its numbers, re-ranking and ROC) with TEST.VIS_RANK_LIST, which fast-reid ignores."""
+
+    def __init__(self, cfg, num_query, output_dir=None, dataset_name=None):
+        if cfg.TEST.get("VIS_RANK_LIST", False):
+            check_metric(cfg.TEST.METRIC)  # the picture ranks by cosine or euclidean distance; fail before testing
+        super().__init__(cfg, num_query, output_dir)
+        self._dataset_name = dataset_name
+        self._keep_paths = bool(cfg.TEST.get("VIS_RANK_LIST", False))
+
+    def process(self, inputs, outputs):
+        super().process(inputs, outputs)
+        if self._keep_paths:
+            self._predictions[-1]["img_paths"] = batch_paths(inputs)
+
+    def evaluate(self):
+        results = super().evaluate()  # gathers on rank 0 and returns {} elsewhere
+        if self._keep_paths:
+            predictions = self._predictions
+            if comm.get_world_size() > 1:  # every rank calls evaluate(): a second gather, for the picture
+                predictions = list(itertools.chain(*comm.gather(self._predictions, dst=0)))
+            if comm.is_main_process():
+                features = torch.cat([p["feats"] for p in predictions], dim=0)
+                pids = torch.cat([p["pids"] for p in predictions], dim=0).numpy()
+                camids = torch.cat([p["camids"] for p in predictions], dim=0).numpy()
+                query, gallery = features[:self._num_query], features[self._num_query:]
+                if self.cfg.TEST.AQE.ENABLED:
+                    a = self.cfg.TEST.AQE
+                    query, gallery = aqe(query, gallery, a.QE_TIME, a.QE_K, a.ALPHA)
+                paths = list(itertools.chain(*(p["img_paths"] for p in predictions)))
+                write_rank_list(self.cfg, self._output_dir, self._dataset_name, paths, query, gallery, pids, camids,
+                                results)
+        return results
+
+
+def batch_paths(inputs) -> list:
+    if "img_paths" not in inputs:
+        raise KeyError("TEST.VIS_RANK_LIST is True but the test loader's batches have no 'img_paths' "
+                       "(fast-reid's CommDataset provides them)")
+    return list(inputs["img_paths"])
+
+
+def write_rank_list(cfg, output_dir, dataset_name, paths, query, gallery, pids, camids, results) -> str:
+    """rank_list_<test set>.png for the evaluated query / gallery features (TEST.METRIC ranking)."""
+    nq = len(query)
+    out_dir = output_dir or cfg.TEST.VIS_DIR or os.path.join(cfg.OUTPUT_DIR or ".", "visualizations")
+    name = dataset_name or _dataset_tag(paths[:nq])
+    path = plot_rank_list(os.path.join(out_dir, f"rank_list_{name}.png"), paths[:nq], paths[nq:], query, gallery,
+                          pids[:nq], pids[nq:], camids[:nq], camids[nq:], metric=cfg.TEST.METRIC,
+                          title=f"{name}: Rank-1 {results['Rank-1']:.1f}  mAP {results['mAP']:.1f}")
+    logger.info("Rank list written to %s", path)
+    return path
 
 
 def _dataset_tag(query_paths) -> str:

@@ -1,10 +1,7 @@
 """Evaluators selectable by name through cfg.TEST.EVALUATOR (fast-reid has no evaluator registry).
 
-Registered: ReidEvaluator (fast-reid's own) and FastReidEvaluator (evaluator.py, registered on import)."""
-from fastreid.evaluation import ReidEvaluator
+Registered by evaluator.py on import: ReidEvaluator (fast-reid's own, plus TEST.VIS_RANK_LIST) and FastReidEvaluator."""
 from fastreid.utils.registry import Registry
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")
 EVALUATOR_REGISTRY.__doc__ = "Evaluators: cls(cfg, num_query, output_dir=None) -> fastreid DatasetEvaluator"
-
-EVALUATOR_REGISTRY.register(ReidEvaluator)

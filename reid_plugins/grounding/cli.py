@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..captioning.redaction import redact, setup_cli_logging
 from .backends import BACKENDS, build_backend
 from .cache import MASKS_FILE, dataset_cache_dir, read_mask_cache
 from .config import DEFAULT_CACHE_SUBDIR, MaskSettings, add_part_mask_config
@@ -80,6 +81,9 @@ def _label_parser(sub) -> None:
     g.add_argument("--config-file", default="", help="a yaml with MODEL.MASKS.* keys")
     g = p.add_argument_group("run")
     g.add_argument("--limit", type=int, help="ask for at most N images in this run (rerun to continue)")
+    g.add_argument("--max-failed-fraction", type=float, default=0.0, metavar="F",
+                   help="write the cache even if up to this fraction of the images failed (their parts become "
+                        "calibrated stripes; default 0: any failed image leaves no cache and exits with 1)")
     g.add_argument("--visualize", type=int, default=0, metavar="K", help="write <cache>/visualize.png with K images")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("opts", nargs=argparse.REMAINDER,
@@ -210,18 +214,32 @@ def run_label(args, on_image=None) -> List[dict]:
             out_dir = dataset_cache_dir(out_root, name)
             summary = label_items(items, backend, out_dir, settings, dataset=name,
                                   command=_command(args, name, out_root, settings), workers=args.workers,
-                                  limit=args.limit, on_image=on_image, progress=not args.quiet)
+                                  limit=args.limit, on_image=on_image, progress=not args.quiet,
+                                  max_failed_fraction=args.max_failed_fraction)
             for line in format_summary(summary):
                 print(line)
-            if args.visualize and not summary.get("left_for_next_run"):
-                print(f"overlays: {visualize(out_dir, items, args.visualize)}")
-            if not summary.get("left_for_next_run"):
+            if summary["cache_written"]:
+                if args.visualize:
+                    try:
+                        print(f"overlays: {visualize(out_dir, items, args.visualize)}")
+                    except OSError as e:  # an image the cache could do without (its parts are stripes)
+                        print(f"warning: overlays not written: {e}", file=sys.stderr)
                 print(f"cache: {os.path.join(out_dir, MASKS_FILE)} (MODEL.MASKS.BACKEND cache, "
                       f"MODEL.MASKS.CACHE_DIR {out_root})")
+            elif not summary.get("left_for_next_run"):
+                print(f"error: {summary['failed_images']} of {summary['images']} images failed (their requests "
+                      f"failed after the retries; see the warnings above); {MASKS_FILE} not written. Rerun the "
+                      f"same command to ask for them again, or pass --max-failed-fraction to accept calibrated "
+                      f"stripes for them", file=sys.stderr)
             summaries.append(summary)
     finally:
         backend.close()
     return summaries
+
+
+def failed_runs(summaries: Sequence[dict]) -> List[dict]:
+    """The labelled sets whose cache was not written because too many images failed."""
+    return [s for s in summaries if not s["cache_written"] and not s.get("left_for_next_run")]
 
 
 def run_export(args) -> str:
@@ -245,19 +263,22 @@ def run_export(args) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_cli_logging("%(levelname)s %(name)s: %(message)s")
     if args.command == "label":
         if args.opts and args.opts[0] == "--":
             args.opts = args.opts[1:]
         try:
-            run_label(args)
+            summaries = run_label(args)
         except FatalBackendError as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+        except (FileNotFoundError, ValueError, KeyError) as e:  # bad arguments, config or input: named, no traceback
+            print(f"error: {redact(e)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("interrupted: answers so far are journaled; rerun the same command to continue", file=sys.stderr)
             return 130
-        return 0
+        return 1 if failed_runs(summaries) else 0
     if args.command == "export-official":
         run_export(args)
         return 0

@@ -4,7 +4,8 @@ Resumable: each answered image is one fsynced line of <out>/answers.jsonl (reid_
 keyed by journal_key(relpath, file size, backend_id, prompt id); a rerun asks only for images without a record.
 An image whose request failed (after the client's retries) is not journaled, so the next run asks again; in this
 run's cache its failed parts become the calibrated stripe, and the summary counts them as fallbacks. When every
-image has been tried, masks.npz is (re)written atomically from the journal (see compact.py).
+image has been tried, masks.npz is (re)written atomically from the journal (see compact.py), unless more than
+`max_failed_fraction` of the images failed (default 0: any failure): a cache of stripes must not pass for labels.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from ..captioning import client as captioning_client  # its FATAL_ERRORS import openai on first use
 from ..captioning.journal import Journal
+from ..captioning.redaction import redact, redact_obj
 from .backends import Backend, VLMBackend
 from .cache import JOURNAL_FILE, journal_key, prompt_id
 from .compact import empty_record_parts, write_cache
@@ -46,14 +48,19 @@ def _record(item: LabelItem, size: int, key: str, wh, answers) -> dict:
 
 def label_items(items: Sequence[LabelItem], backend: Backend, out_dir: str, settings, *, dataset: str = "",
                 command: str = "", workers: int = 1, limit: Optional[int] = None,
-                on_image: Optional[Callable[[str], None]] = None, progress: bool = True) -> dict:
+                on_image: Optional[Callable[[str], None]] = None, progress: bool = True,
+                max_failed_fraction: float = 0.0) -> dict:
     """Runs (or resumes) the labelling of `items` into `out_dir`; returns the summary (also <out>/summary.json).
 
     `limit`: ask for at most this many images now (the cache is written only when none is left).
+    `max_failed_fraction`: the cache is written only if at most this fraction of the images failed (summary
+    "cache_written"; their parts are calibrated stripes in it, and a rerun asks for them again).
     `on_image(relpath)` runs in the calling thread after each answered image (progress hooks; an exception it raises
     stops the run like Ctrl-C: journaled answers stay, queued images are dropped)."""
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
+    if not 0.0 <= max_failed_fraction <= 1.0:
+        raise ValueError(f"--max-failed-fraction must be in [0, 1], got {max_failed_fraction}")
     if not items:
         raise ValueError(f"nothing to label for {dataset or out_dir!r}: the image list is empty")
     t0 = time.time()
@@ -91,12 +98,12 @@ def label_items(items: Sequence[LabelItem], backend: Backend, out_dir: str, sett
                    "images": len(items), "requested_now": len(todo), "reused_from_journal": reused,
                    "failed_images": len(failures),
                    "failed_parts": sum(r["parts"][p]["parser"] == "error" for r in failures.values() for p in PARTS),
-                   "left_for_next_run": left}
+                   "left_for_next_run": left, "cache_written": False}
         if hasattr(backend, "requests_sent"):
             sent = backend.requests_sent - sent_before
             summary["http_requests"] = sent
             summary["retries"] = sent - (backend.calls - calls_before)
-        if left == 0:
+        if left == 0 and len(failures) <= max_failed_fraction * len(items):
             records = [journal.done.get(k) or failures[k] for k in keys]
             header = {"dataset": dataset, "backend": backend.name, "backend_id": backend.backend_id,
                       "prompt_id": pid, "prompts": list(backend.prompts or ()), "command": command,
@@ -105,8 +112,9 @@ def label_items(items: Sequence[LabelItem], backend: Backend, out_dir: str, sett
             reparse = (lambda text, wh: backend.parse(text, wh)) if isinstance(backend, VLMBackend) else None
             _, stats = write_cache(out_dir, [it.relpath for it in items], sizes, records, settings, header, reparse)
             summary.update(stats)
+            summary["cache_written"] = True
         summary["seconds"] = round(time.time() - t0, 3)
-        _write_json_atomic(os.path.join(out_dir, SUMMARY_FILE), summary)
+        _write_json_atomic(os.path.join(out_dir, SUMMARY_FILE), redact_obj(summary))
     return summary
 
 
@@ -125,9 +133,9 @@ class _Settler:
         try:
             wh, answers = fut.result()
         except captioning_client.FATAL_ERRORS as e:
-            raise FatalBackendError(_fatal_message(e, self.backend)) from None
+            raise FatalBackendError(_fatal_message(e)) from None
         except Exception as e:  # one bad image (unreadable, ...) must not stop the run
-            msg = _redact(self.backend, f"{type(e).__name__}: {e}")[:300]
+            msg = redact(f"{type(e).__name__}: {e}")[:300]
             logger.warning("%s: %s (its parts fall back to the calibrated stripes)", item.relpath, msg)
             self.failures[self.keys[n]] = {"type": "item", "key": self.keys[n], "relpath": item.relpath,
                                            "size": self.sizes[n], "image_wh": None, "parts": empty_record_parts(msg)}
@@ -150,16 +158,12 @@ class _Settler:
                     pass
 
 
-def _redact(backend: Backend, text: str) -> str:
-    return backend.redact(text) if hasattr(backend, "redact") else text
-
-
-def _fatal_message(e: Exception, backend: Backend) -> str:
+def _fatal_message(e: Exception) -> str:
     status = getattr(e, "status_code", "?")
     hint = {401: "the API key was refused: check the environment variable named by --api-key-env",
             403: "the API key may not use this model", 404: "unknown model or wrong --base-url"}.get(status, "")
-    return _redact(backend, f"the server refused the request (HTTP {status}: {type(e).__name__}); {hint}; "
-                            f"nothing else was sent. Journaled answers are kept: fix it and rerun the same command")
+    return redact(f"the server refused the request (HTTP {status}: {type(e).__name__}); {hint}; nothing else was "
+                  f"sent. Journaled answers are kept: fix it and rerun the same command")
 
 
 def _write_json_atomic(path: str, obj) -> None:
@@ -175,7 +179,7 @@ def format_summary(s: dict) -> List[str]:
              f"{s['seconds']:.1f} s"]
     if "http_requests" in s:
         lines.append(f"HTTP requests {s['http_requests']} (retries {s['retries']})")
-    lines.append(f"failed images (parts fall back to calibrated stripes): {s['failed_images']} "
+    lines.append(f"failed images (parts fall back to calibrated stripes): {s['failed_images']} of {s['images']} "
                  f"({s['failed_parts']} parts)")
     if s.get("left_for_next_run"):
         lines.append(f"{s['left_for_next_run']} images left (--limit); rerun the same command to continue; the cache "

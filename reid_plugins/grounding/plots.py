@@ -61,7 +61,7 @@ def save_overlay_grid(image_paths: Sequence[str], raw_boxes: Optional[np.ndarray
                       masks: np.ndarray, grid, path: str, titles: Optional[Sequence[str]] = None) -> None:
     """One column per image, one row per part: the image, the part's patch mask tinted, the calibrated box solid and
     the raw box dashed (when it differs)."""
-    from PIL import Image
+    from fastreid.data.data_utils import read_image  # reid_plugins.compat's read_image_rgb: errors name the file
 
     plt = _plt()
     gh, gw = (int(v) for v in grid)
@@ -69,8 +69,7 @@ def save_overlay_grid(image_paths: Sequence[str], raw_boxes: Optional[np.ndarray
     fig, axes = plt.subplots(len(PARTS), max(n, 1), figsize=(1.5 * max(n, 1) + 0.5, 3.0 * len(PARTS)),
                              squeeze=False)
     for j, p in enumerate(image_paths):
-        with Image.open(p) as im:
-            img = np.asarray(im.convert("RGB"))
+        img = np.asarray(read_image(p))
         H, W = img.shape[:2]
         for i, part in enumerate(PARTS):
             ax = axes[i, j]

@@ -48,6 +48,11 @@ def _check_model_dir(path: str, kind: str, expected_model_type: str) -> None:
                                f"{expected_model_type!r}")
 
 
+def _height_width(size) -> list:
+    """[H, W] of a transformers image_size (an int for square inputs, or a pair)."""
+    return [int(v) for v in size] if isinstance(size, (list, tuple)) else [int(size), int(size)]
+
+
 def build_vit_encoder(pretrained_dir: str = "", *, image_size: int = 224, patch_size: int = 16,
                       hidden_size: int = 768, num_layers: int = 12, num_heads: int = 12,
                       intermediate_size: Optional[int] = None, dropout: float = 0.0,
@@ -65,11 +70,11 @@ def build_vit_encoder(pretrained_dir: str = "", *, image_size: int = 224, patch_
         _check_model_dir(pretrained_dir, "ViT image encoder", "vit")
         model = ViTModel.from_pretrained(pretrained_dir, add_pooling_layer=False, local_files_only=True,
                                          hidden_dropout_prob=dropout, attention_probs_dropout_prob=attn_dropout)
-        if model.config.image_size != image_size:
+        if _height_width(model.config.image_size) != _height_width(image_size):
             raise EncoderLoadError(
                 f"ViT image encoder: {pretrained_dir!r} was trained at image_size={model.config.image_size}, "
                 f"the config asks for {image_size} (set INPUT.SIZE_TRAIN/SIZE_TEST to "
-                f"[{model.config.image_size}, {model.config.image_size}])")
+                f"{_height_width(model.config.image_size)})")
         logger.info("ViT image encoder loaded from %s", pretrained_dir)
         return model
     config = ViTConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,

@@ -15,12 +15,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_protocol_table_matches_the_paper():
     assert len(P.SINGLE_SOURCE) == 12 and len(P.MULTI_SOURCE) == 4
-    assert P.parse("MA+D+C3_to_MS") == (("Market1501", "DukeMTMC", "CUHK03NP"), ("MSMT17",))
+    assert P.parse("MA+D+C3_to_MS") == (("Market1501", "DukeMTMC", "CUHK03NPDetected"), ("MSMT17Market",))
     for proto in P.MULTI_SOURCE:  # leave-one-out: sources + target = all four
         src, tgt = P.parse(proto)
         assert sorted(src + tgt) == sorted(P.DATASET_OF.values())
     with pytest.raises(ValueError, match="XX"):
         P.parse("XX_to_MA")
+
+
+def test_each_protocol_is_defined_once_and_every_method_reads_it():
+    """configs/Protocols/<p>.yml names the datasets; the baseline and MUVA configs of <p> inherit it and do not set
+    DATASETS.NAMES / TESTS themselves, so that all methods on one protocol train and test on the same sets."""
+    from reid_plugins.config import load_config_file
+
+    import yaml
+
+    for proto in P.ALL:
+        definition = os.path.join(ROOT, "configs", "Protocols", f"{proto}.yml")
+        src, tgt = P.parse(proto)
+        assert tuple(build_cfg(definition).DATASETS.NAMES) == src and tuple(build_cfg(definition).DATASETS.TESTS) == tgt
+        for method in ("Baselines/bagtricks", "Baselines/AGW", "Baselines/SBS", "MUVA"):
+            path = os.path.join(ROOT, "configs", method, f"{proto}.yml")
+            assert os.path.abspath(definition) in map(os.path.abspath, load_config_file(path)[1]), path
+            with open(path) as f:
+                assert "DATASETS" not in yaml.safe_load(f), f"{path} sets its own datasets"
 
 
 @pytest.mark.parametrize("method", ["bagtricks", "AGW", "SBS"])

@@ -10,7 +10,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEAVY = ("torch", "fastreid", "torchvision", "open_clip", "transformers", "openai", "faiss", "onnx", "matplotlib")
 CLIS = ("reid_plugins.extract", "reid_plugins.search", "reid_plugins.export", "reid_plugins.grounding",
-        "reid_plugins.captioning", "reid_plugins.data.synthetic")
+        "reid_plugins.captioning", "reid_plugins.data.synthetic", "reid_plugins.zoo")
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

@@ -258,3 +258,66 @@ def test_read_image_rgb_needed_and_works(tmp_path):
     ok = run_python(code)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.split() == ["RGB", "named"]
+
+
+FILE_NAME_CASES = [  # dataset, its folder, a bad file name, the rule the error must state
+    ("Market1501", "Market-1501-v15.09.15", "person_a.jpg", "does not match <pid>_c<camera>"),
+    ("Market1501", "Market-1501-v15.09.15", "0002_c7s1_000451_03.jpg", "has camera c7, outside c1-c6"),
+    ("Market1501", "Market-1501-v15.09.15", "1600_c1s1_000451_03.jpg",
+     "has person id 1600, outside -1 (junk) and 0-1501"),
+    ("DukeMTMC", "DukeMTMC-reID", "0005_c9_f0046985.jpg", "has camera c9, outside c1-c8"),
+]
+
+
+def test_market_duke_file_names_needed_and_named(tmp_path):
+    from PIL import Image
+
+    cases = []
+    for i, (dataset, folder, name, rule) in enumerate(FILE_NAME_CASES):
+        root = tmp_path / str(i)
+        for sub in ("bounding_box_train", "bounding_box_test", "query"):
+            os.makedirs(root / folder / sub)
+            Image.new("RGB", (16, 32)).save(root / folder / sub / "0002_c1s1_000001_00.jpg")
+        Image.new("RGB", (16, 32)).save(root / folder / "bounding_box_train" / name)
+        cases.append((dataset, str(root), str(root / folder / "bounding_box_train" / name), rule))
+    code = f"""
+        import reid_plugins
+        from fastreid.data.datasets import DATASET_REGISTRY
+        for dataset, root, _, _ in {cases!r}:
+            try:
+                DATASET_REGISTRY.get(dataset)(root=root).train
+            except Exception as e:
+                print(repr(str(e)))
+    """
+    broken = run_python(code, disable="market_duke_file_names")
+    assert broken.returncode == 0, broken.stderr
+    assert len(broken.stdout.splitlines()) == len(cases)
+    for (_, _, bad, _), line in zip(cases, broken.stdout.splitlines()):
+        assert bad not in line  # fast-reid's AttributeError / AssertionError do not name the file
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    for (dataset, _, bad, rule), line in zip(cases, ok.stdout.splitlines()):
+        assert f"{dataset}: file {bad!r} {rule}; {dataset} names files <pid>_c<camera>" in eval(line)
+
+
+def test_metric_printer_short_runs_needed_and_works():
+    # fast-reid's metric printer writes at the last step and again at the epoch's end; before its timer has 3
+    # iterations it estimates the ETA from the iterations since the last write, 0 the second time.
+    code = """
+        import reid_plugins
+        from fastreid.utils.events import CommonMetricPrinter, EventStorage
+        printer = CommonMetricPrinter(max_iter=2)
+        with EventStorage(0) as storage:
+            storage.epoch = 0
+            storage.put_scalar("total_loss", 1.0)
+            printer.write()                 # end of step 0
+            storage.iter = 1
+            printer.write()                 # end of step 1 (the last)
+            printer.write()                 # end of the epoch, still iteration 1
+        print("written")
+    """
+    broken = run_python(code, disable="metric_printer_short_runs")
+    assert broken.returncode != 0 and "ZeroDivisionError" in broken.stderr
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().endswith("written")

@@ -32,6 +32,33 @@ def test_unknown_key_names_the_file_or_the_command_line(tmp_path):
         build_cfg(opts=["MODEL.NOPE", "1"])  # still a KeyError for callers that catch what yacs raised
 
 
+def test_an_unknown_key_names_the_closest_existing_one(tmp_path):
+    cfg_file = _write(tmp_path / "typo.yml", "SOLVER:\n  MAX_EPOC: 4\n")
+    with pytest.raises(ConfigError, match=r"typo.yml'.*SOLVER.MAX_EPOC; did you mean SOLVER.MAX_EPOCH\?"):
+        build_cfg(cfg_file)
+    with pytest.raises(ConfigError, match=r"Non-existent key: SOLVR.MAX_EPOCH; did you mean SOLVER.MAX_EPOCH\?"):
+        build_cfg(opts=["SOLVR.MAX_EPOCH", "4"])
+    with pytest.raises(ConfigError) as e:  # nothing close: no guess (a shared prefix alone is not close)
+        build_cfg(opts=["MODEL.BACKBONE.CLIP_ARCH", "x"])
+    assert "did you mean" not in str(e.value)
+
+
+def test_base_lists_merge_in_order_and_the_file_wins(tmp_path):
+    from reid_plugins.config import load_config_file
+
+    _write(tmp_path / "method.yml", "SOLVER:\n  IMS_PER_BATCH: 16\n  BASE_LR: 0.5\nSEED: 1\n")
+    os.makedirs(tmp_path / "protocols")
+    _write(tmp_path / "protocols" / "p.yml", "DATASETS:\n  NAMES: (\"A\",)\n  TESTS: (\"B\",)\nSEED: 2\n")
+    child = _write(tmp_path / "child.yml", "_BASE_: [method.yml, protocols/p.yml]\nSOLVER:\n  BASE_LR: 0.1\n")
+    cfg = build_cfg(child)
+    assert (cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR, cfg.SEED) == (16, 0.1, 2)
+    assert (tuple(cfg.DATASETS.NAMES), tuple(cfg.DATASETS.TESTS)) == (("A",), ("B",))
+    assert load_config_file(child)[1] == [str(tmp_path / "method.yml"), str(tmp_path / "protocols" / "p.yml"), child]
+    bad = _write(tmp_path / "bad.yml", "_BASE_: [method.yml, nowhere.yml]\n")
+    with pytest.raises(FileNotFoundError, match=r"bad.yml'.*_BASE_ 'nowhere.yml'"):
+        build_cfg(bad)
+
+
 def test_wrong_type_names_key_values_and_the_expected_form(tmp_path):
     cfg_file = _write(tmp_path / "typo.yml", "SOLVER:\n  IMS_PER_BATCH: sixty-four\n")
     with pytest.raises(ConfigError, match=r"typo.yml'.*\(64 vs. sixty-four\) for config key: SOLVER.IMS_PER_BATCH"):

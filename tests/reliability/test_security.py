@@ -154,13 +154,15 @@ def _files_with_key(folder):
 def test_cli_api_keys_reach_the_server_and_nothing_else(tmp_path):
     env = _isolated_env(tmp_path)
 
-    # captioning: the first answer for each image is a 500 whose body echoes the Authorization header
+    # captioning: one image's server is down and echoes the Authorization header in its 500 body on every attempt,
+    # so the request still fails after its retries and its error reaches the log and the summary's failed_items
     data = tmp_path / "captions"
     data.mkdir()
     ann, digests = make_dataset(str(data), n=3)
+    down = next(d for d, key in digests.items() if index_of(key) == 0)
 
     def respond(body, n):
-        if n == 1:
+        if image_digest(body) == down:
             auth = server.headers[-1]["authorization"]  # workers 1: the request being answered
             echo = f'{{"error": {{"message": "proxy error; request had Authorization: {auth}"}}}}'
             return Reply(status=500, body=echo.encode(), headers={"retry-after-ms": "10"})
@@ -171,8 +173,10 @@ def test_cli_api_keys_reach_the_server_and_nothing_else(tmp_path):
             "generate", "--annotations", ann, "--output", str(data / "out" / "described.json"), "--no-styles",
             "--model", "test-model", "--base-url", server.url, "--api-key-env", KEY_ENV, "--max-retries", "2",
             "--workers", "1", "--no-progress"], env)
-    assert captioning.returncode == 0, captioning.stderr[-3000:]
-    assert {h["authorization"] for h in server.headers} == {f"Bearer {KEY}"} and len(server.headers) == 6
+    assert captioning.returncode == 2, captioning.stderr[-3000:]  # one image unfinished
+    assert {h["authorization"] for h in server.headers} == {f"Bearer {KEY}"} and len(server.headers) == 3 + 2
+    summary = (data / "out" / "described.summary.json").read_text()
+    assert "request had Authorization: Bearer ***" in summary  # the echo is stored under failed_items, scrubbed
 
     # grounding: one image's server is down and echoes the header in every error; the others answer
     images = tmp_path / "grounding" / "imgs"
@@ -186,7 +190,7 @@ def test_cli_api_keys_reach_the_server_and_nothing_else(tmp_path):
         grounding = _run_cli("reid_plugins.grounding", [
             "label", "--images", str(images), "--backend", "openai", "--model", "fake-grounder", "--base-url",
             gserver.url, "--api-key-env", KEY_ENV, "--timeout", "5", "--max-retries", "1", "--workers", "1",
-            "--visualize", "2"], env)
+            "--visualize", "2", "--max-failed-fraction", "0.5"], env)
     assert grounding.returncode == 0, grounding.stderr[-3000:]
     assert {r["auth"] for r in gserver.log} == {f"Bearer {KEY}"}
     assert sorted(r["status"] for r in gserver.log) == [200] * 6 + [500] * 6  # down: 3 parts x (1 + 1 retry)
@@ -196,4 +200,4 @@ def test_cli_api_keys_reach_the_server_and_nothing_else(tmp_path):
     assert hits == []
     for proc in (captioning, grounding):
         assert KEY not in proc.stdout + proc.stderr
-    assert "Authorization: Bearer ***" in grounding.stdout + grounding.stderr  # the echo was logged, scrubbed
+        assert "Authorization: Bearer ***" in proc.stdout + proc.stderr  # the echo was logged, scrubbed

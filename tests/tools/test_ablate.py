@@ -82,9 +82,9 @@ def test_runs_every_row_and_seed_with_its_options(suite):
                     "DATASETS.NAMES", '("A",)', "DATASETS.TESTS", '("B", "C",)', "DATASETS.ROOT",
                     str(tmp_path / "data"), "FAKE.PROFILE", "1", "FAKE.DELTA", "-5", "FAKE.SPREAD", "1", "SEED", "1"]
     assert calls(tmp_path, "onlyC", 2)[0][7] == '("C",)'
-    record = json.load(open(tmp_path / "out/toy/ref/seed0/ablate_run.json"))
+    record = json.load(open(tmp_path / "out/toy/ref/seed0/run_record.json"))  # tools/compare.py's record
     assert record["argv"][1:4] == ["--config-file", str(tmp_path / "base.json"), "OUTPUT_DIR"]
-    assert record["wall_s"] >= 0
+    assert record["wall_s"] >= 0 and record["finished"] and len(record["config_sha256"]) == 64
 
 
 def test_resume_skips_finished_runs_and_reruns_changed_rows(suite):
@@ -153,7 +153,7 @@ def test_total_wall_time_sums_the_run_records(suite):
         run_dir = tmp_path / "out" / "toy" / row / f"seed{seed}"
         run_dir.mkdir(parents=True)
         (run_dir / "results.json").write_text(json.dumps({"B": {"mAP": 1, "Rank-1": 2}, "C": {"mAP": 3, "Rank-1": 4}}))
-        ablate.write_record(str(run_dir), {"argv": [], "wall_s": wall})
+        ablate.compare.write_record(str(run_dir), {"argv": [], "wall_s": wall})
     assert run(tmp_path, spec_path, "--report-only") == 1  # most runs missing; nothing is run
     assert calls(tmp_path, "ref", 1) == []
     md = open(tmp_path / "reports" / "toy.md").read()
@@ -161,13 +161,13 @@ def test_total_wall_time_sums_the_run_records(suite):
     assert "| mixed | T9 'mixed' | 1 | 2.0 ± 0.0 |" in md and "| noisy | T9 'noisy' | 0 | – |" in md
 
 
-def test_failed_run_is_reported_and_not_recorded(suite, capsys):
+def test_failed_run_is_reported_and_not_recorded_as_finished(suite, capsys):
     tmp_path, spec_path, spec = suite
     spec["rows"][1]["opts"] += ["FAKE.FAIL", 1]
     spec_path.write_text(json.dumps(spec))
     assert run(tmp_path, spec_path, "--only", "ref", "mixed", "--seeds", "0") == 1
     assert "failed: mixed/seed0" in capsys.readouterr().err
-    assert not (tmp_path / "out/toy/mixed/seed0/ablate_run.json").exists()
+    assert json.load(open(tmp_path / "out/toy/mixed/seed0/run_record.json"))["finished"] is None
     assert "compare_run.log" in os.listdir(tmp_path / "out/toy/mixed/seed0")
     assert "| mixed | T9 'mixed' | 0 | – | – | 40 / 70 | ref | worse / better | – / – | not run |" in open(
         tmp_path / "reports" / "toy.md").read()

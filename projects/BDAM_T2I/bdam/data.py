@@ -53,10 +53,15 @@ def build_train_loader(cfg):
                                   seed=None if cfg.SEED < 0 else cfg.SEED)
 
 
+def build_test_split(cfg, dataset_name: str):
+    """The evaluated split (DATASETS.T2I.TEST_SPLIT) of a T2I test set."""
+    ds = build_t2i_dataset(dataset_name, _root(), check_images=cfg.DATASETS.T2I.CHECK_IMAGES)
+    return ds.split(cfg.DATASETS.T2I.TEST_SPLIT)
+
+
 def build_test_loader(cfg, dataset_name: str):
     """(loader over the gallery images then the query captions, number of queries)."""
-    ds = build_t2i_dataset(dataset_name, _root(), check_images=cfg.DATASETS.T2I.CHECK_IMAGES)
-    split = ds.split(cfg.DATASETS.T2I.TEST_SPLIT)
+    split = build_test_split(cfg, dataset_name)
     loader = build_t2i_test_loader(split, build_transforms(cfg, is_train=False), build_tokenizer(cfg),
                                    cfg.TEST.IMS_PER_BATCH, cfg.TEST.NUM_WORKERS)
     return loader, len(split.captions)

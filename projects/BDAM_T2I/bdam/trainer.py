@@ -82,6 +82,14 @@ class BDAMTrainer(PluginTrainer):
         return build_optimizer(cfg, model, contiguous=False)
 
     @classmethod
+    def test_set_contents(cls, cfg, dataset_name):
+        """A T2I test split: its captions are the queries, its images the gallery."""
+        from reid_plugins.engine.guards import TestSetContents
+
+        split = data.build_test_split(cfg, dataset_name)
+        return TestSetContents(len(split.captions), len(split.img_paths), split.img_paths)
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_dir=None, model=None):
         loader, num_query = cls.build_test_loader(cfg, dataset_name)
         return loader, T2IRetrievalEvaluator(cfg, num_query, output_dir, model=model, dataset_name=dataset_name)

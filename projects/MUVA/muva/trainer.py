@@ -26,6 +26,8 @@ from fastreid.utils import comm
 from tqdm import tqdm
 
 from reid_plugins.engine import PluginTrainer
+from reid_plugins.engine.checkpoint import checkpoint_rows
+from reid_plugins.engine.guards import check_eval_weights, check_identity_batch
 
 from . import data, solver
 from .losses import cmp_loss
@@ -93,18 +95,23 @@ def load_stage1_prompts(model, path: str) -> None:
 
 
 def checkpoint_num_classes(path: str) -> int:
-    if not path or not os.path.isfile(path):
-        raise FileNotFoundError(f"MODEL.WEIGHTS={path!r}: --eval-only needs a MUVA checkpoint file")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    weight = state.get("model", {}).get("classifier.weight") if isinstance(state, dict) else None
-    if weight is None:
-        raise KeyError(f"MODEL.WEIGHTS={path!r} has no model/classifier.weight: not a MUVA checkpoint")
-    return int(weight.shape[0])
+    check_eval_weights(path)
+    num_classes = checkpoint_rows(path, MUVATrainer.classifier_key)
+    if not num_classes:
+        raise KeyError(f"MODEL.WEIGHTS={path!r} has no model/{MUVATrainer.classifier_key}: not a MUVA checkpoint")
+    return num_classes
 
 
 class MUVATrainer(PluginTrainer):
+    classifier_key = "classifier.weight"
+
     def __init__(self, cfg):
         super().__init__(cfg)
+        if unwrap(self.model).has_text and not cfg.MUVA.STAGE1.PRETRAIN:
+            # stage 1 draws PK batches of identities with fast-reid's sampler too: check it before training
+            check_identity_batch(unwrap(self.model).num_classes, cfg.MUVA.STAGE1.IMS_PER_BATCH,
+                                 cfg.DATALOADER.NUM_INSTANCE, comm.get_world_size(),
+                                 batch_key="MUVA.STAGE1.IMS_PER_BATCH", batch_per_process=True)
         self.stage_state = StageState()
         self.checkpointer.checkpointables["muva_stage"] = self.stage_state
         self._feature_loader = None

@@ -1,8 +1,8 @@
 """Datasets registered into fast-reid's DATASET_REGISTRY on import."""
 from .market_layout import DatasetLayoutError, MarketLayoutDataset
 from .cuhk03np import CUHK03NP, CUHK03NPDetected
-from .synthped import SynthPedA, SynthPedB, SynthPedC, SynthPedD, SynthPedE
+from .synthped import SynthPedA, SynthPedAVal, SynthPedB, SynthPedC, SynthPedD, SynthPedE
 from .fastreid_entries import EXPECTED_LAYOUTS, MSMT17Market
 
 __all__ = ["DatasetLayoutError", "MarketLayoutDataset", "CUHK03NP", "CUHK03NPDetected", "EXPECTED_LAYOUTS",
-           "MSMT17Market", "SynthPedA", "SynthPedB", "SynthPedC", "SynthPedD", "SynthPedE"]
+           "MSMT17Market", "SynthPedA", "SynthPedAVal", "SynthPedB", "SynthPedC", "SynthPedD", "SynthPedE"]

@@ -2,11 +2,17 @@
 
 If <root>/synthped/manifest.json is missing, the benchmark is generated first with the preset from
 $REID_SYNTH_PRESET (default "default"), so configs can name SynthPedA..E like any real dataset.
+
+`SynthPedAVal` is domain A's *training* split divided for choosing hyperparameters (held-out source data): one
+family in five (families hold the near-twins) is held out as query / gallery, the other families train. It never
+reads A's test split, and no benchmark domain is used for tuning.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+from typing import List
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
@@ -64,3 +70,55 @@ class SynthPedE(_SynthPed):
     """Clothes-changing synthetic domain (domain A's look, people wear other outfits in other cameras)."""
     dataset_dir = "synthped/domain_E"
     dataset_name = "synthpede"
+
+
+# every VAL_EVERY-th family of domain A's training identities (sorted by family number) is held out
+VAL_EVERY = 4
+VAL_QUERY_CAMS = 2   # queries per held-out identity: one image in each of up to this many of its cameras
+
+
+def held_out_pids(attributes: dict, every: int = VAL_EVERY) -> List[int]:
+    """The training identities of the families held out for validation (attributes.json of the domain)."""
+    families = sorted({a["family"] for a in attributes.values() if a["split"] == "train"})
+    held = set(families[::every])
+    return sorted(int(pid) for pid, a in attributes.items() if a["split"] == "train" and a["family"] in held)
+
+
+def validation_split(items: list, held: set, query_cams: int = VAL_QUERY_CAMS):
+    """(train, query, gallery) from domain A's training images (path, pid, camid): images of `held` pids become
+    query / gallery (Market protocol: one query in each of up to `query_cams` cameras, never in every camera, so each
+    query keeps a true match in another camera); the other pids stay training identities."""
+    train, by_pid = [], {}
+    for path, pid, cam in items:
+        if pid in held:
+            by_pid.setdefault(pid, {}).setdefault(cam, []).append(path)
+        else:
+            train.append((path, pid, cam))
+    query, gallery = [], []
+    for pid in sorted(by_pid):
+        cams = sorted(by_pid[pid])
+        query_in = set(cams[:min(query_cams, len(cams) - 1)])
+        for cam in cams:
+            paths = sorted(by_pid[pid][cam])
+            if cam in query_in:
+                query.append((paths[0], pid, cam))
+                paths = paths[1:]
+            gallery.extend((p, pid, cam) for p in paths)
+    return train, query, gallery
+
+
+@DATASET_REGISTRY.register()
+class SynthPedAVal(SynthPedA):
+    """Domain A's training split, 3/4 of its families to train and 1/4 as query / gallery (hyperparameter choice)."""
+    dataset_name = "synthpedaval"
+
+    def process_dir(self, sub: str, is_train: bool):
+        if not hasattr(self, "_split"):
+            with open(os.path.join(self.data_dir, "attributes.json")) as f:
+                held = set(held_out_pids(json.load(f)))
+            items = super().process_dir(self.split_dirs["train"], is_train=False)
+            self._split = dict(zip(self.split_dirs.values(), validation_split(items, held)))
+        items = self._split[sub]
+        if is_train:
+            return [(p, f"{self.dataset_name}_{pid}", f"{self.dataset_name}_{cam}") for p, pid, cam in items]
+        return items

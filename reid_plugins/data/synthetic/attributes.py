@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -163,10 +163,12 @@ def signature(ident: dict, groups: Sequence[str] = PART_GROUPS) -> str:
 
 
 def sample_families(rng: np.random.Generator, n_ids: int, priors: Mapping, family_sizes: Sequence[float],
-                    taken: set, changes_clothes: bool = False) -> List[dict]:
+                    taken: set, changes_clothes: bool = False,
+                    priors_sampler: Optional[Callable[[np.random.Generator], Mapping]] = None) -> List[dict]:
     """`n_ids` identities grouped in families. family_sizes[k] is the weight of a family with k+1 members.
     `taken` (signatures already used anywhere) is updated: no two identities share all attributes, or, when
-    `changes_clothes`, all body and head attributes (and twins then differ in a head attribute)."""
+    `changes_clothes`, all body and head attributes (and twins then differ in a head attribute).
+    `priors_sampler(rng)`, when given, draws each family's own priors (the web corpus) instead of `priors`."""
     groups, mutable = (PERSON_GROUPS, MUTABLE_PERSON) if changes_clothes else (PART_GROUPS, MUTABLE)
     sig = lambda ident: signature(ident, groups)  # noqa: E731
     out: List[dict] = []
@@ -174,14 +176,15 @@ def sample_families(rng: np.random.Generator, n_ids: int, priors: Mapping, famil
     family = 0
     while len(out) < n_ids:
         size = min(int(_choice(rng, list(size_w), size_w)), n_ids - len(out))
-        base = sample_identity(rng, priors)
+        family_priors = priors_sampler(rng) if priors_sampler is not None else priors
+        base = sample_identity(rng, family_priors)
         if sig(base) in taken:
             continue
         members = [(base, None)]
         tries = 0
         while len(members) < size and tries < 50:
             tries += 1
-            new, key = mutate(base, rng, priors, mutable)
+            new, key = mutate(base, rng, family_priors, mutable)
             if sig(new) in taken or any(sig(m) == sig(new) for m, _ in members):
                 continue
             members.append((new, key))

@@ -6,7 +6,8 @@
 
 Styles differ in structure (template, length, punctuation, casing), not only in words, so that a sentence embedding
 separates them; within a style, synonyms, optional clauses and item order vary. `attributes` is an identity dict as
-made by reid_plugins.data.synthetic.attributes (extra keys are ignored).
+made by reid_plugins.data.synthetic.attributes (extra keys are ignored). The web corpus (domain W) adds a sixth,
+"alttext": short alt-text that names only a few of the visible items.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 
 STYLES: Tuple[str, ...] = ("terse", "narrative", "report", "casual", "enumeration")
+# the web corpus (domain W) adds short alt-text captions that name only some of what is visible
+WEB_STYLES: Tuple[str, ...] = STYLES + ("alttext",)
 
 COLOR_WORDS = {
     "black": ("black",), "white": ("white", "off-white"), "grey": ("grey", "gray"),
@@ -249,18 +252,45 @@ def _enum(idt: str, clo: str, w, rng) -> str:
     return f"{clo} {idt}"
 
 
+# --- alttext (web corpus only): short image alt-text naming a few visible items, sometimes by body part ---------
+_ALT_START = ("photo of", "a photo of", "stock photo:", "image of", "picture of", "candid shot of")
+
+
+def _alt_identity(w: _Words, rng) -> str:
+    adjective = (w.height, w.build, "")[int(rng.integers(3))]
+    person = _article(f"{adjective} {w.noun}".strip())
+    trait = (w.skin, w.hair, None)[int(rng.integers(3))]
+    return f"{person} with {trait}" if trait else person
+
+
+def _alt_clothing(w: _Words, rng) -> str:
+    top, bottom = w.top_phrase(rng, rng.random() < 0.5), f"{w.bottom_color} {w.bottom}"
+    if rng.random() < 0.35:   # by body part, as product photos and pose data sets caption them
+        items = [f"head: {w.hat or w.hair}", f"upper body: {top}", f"legs: {bottom}"]
+        return "; ".join(items[i] for i in sorted(rng.choice(3, size=int(rng.integers(2, 4)), replace=False)))
+    items = [top, bottom, w.shoes, w.hat, w.bag]
+    present = [i for i, item in enumerate(items) if item]
+    keep = sorted(rng.choice(present, size=min(len(present), int(rng.integers(1, 4))), replace=False))
+    return "wearing " + _join([items[i] for i in keep], rng)
+
+
+def _alt(idt: str, clo: str, w, rng) -> str:
+    return f"{_pick(rng, _ALT_START)} {idt}, {clo}"
+
+
 _STYLE_FNS: Dict[str, Tuple[Callable, Callable, Callable]] = {
     "terse": (_terse_identity, _terse_clothing, _terse),
     "narrative": (_narrative_identity, _narrative_clothing, _narrative),
     "report": (_report_identity, _report_clothing, _report),
     "casual": (_casual_identity, _casual_clothing, _casual),
     "enumeration": (_enum_identity, _enum_clothing, _enum),
+    "alttext": (_alt_identity, _alt_clothing, _alt),
 }
 
 
 def _fns(style: str):
     if style not in _STYLE_FNS:
-        raise ValueError(f"unknown caption style {style!r}; expected one of {', '.join(STYLES)}")
+        raise ValueError(f"unknown caption style {style!r}; expected one of {', '.join(WEB_STYLES)}")
     return _STYLE_FNS[style]
 
 
@@ -292,9 +322,9 @@ def tokenize(caption: str) -> List[str]:
     return _TOKEN.findall(caption.lower())
 
 
-def image_captions(attributes: dict, rng: np.random.Generator, n: int = 2) -> dict:
-    """The captions.json fields of one image: `n` captions in `n` different random styles."""
-    styles = [STYLES[i] for i in rng.choice(len(STYLES), size=n, replace=False)]
+def image_captions(attributes: dict, rng: np.random.Generator, n: int = 2, styles: Sequence[str] = STYLES) -> dict:
+    """The captions.json fields of one image: `n` captions in `n` different styles drawn from `styles`."""
+    styles = [styles[i] for i in rng.choice(len(styles), size=n, replace=False)]
     caps, ids, clos = zip(*(describe_parts(attributes, s, rng) for s in styles))
     return {"captions": list(caps), "processed_tokens": [tokenize(c) for c in caps], "styles": styles,
             "identity_description": ids[0], "clothing_description": clos[0]}

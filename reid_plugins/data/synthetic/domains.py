@@ -8,6 +8,13 @@ colour gains, brightness, viewpoint mix), so that cross-camera matching is non-t
 Domain E is domain A's campus where people change clothes between cameras (like PRCC / LTCC, and like the
 clothing changes BDAM's identity / clothing decoupling is meant for): the only domain where clothing is not
 identity. It is planned after A-D, so adding it changed none of their images.
+
+Domain W (SynthPed-W) is not a benchmark domain: it is the "web" corpus the model zoo (reid_plugins.zoo) pretrains
+on, the stand-in for the web images CLIP and ImageNet models are trained on. Every image draws its own look (scene,
+light, optics, framing, occlusion; reid_plugins.data.synthetic.web) and every family of identities its own
+clothing priors, from distributions that bracket domains A-D without copying any one of them. It is planned after
+A-E, so adding it changed none of their images, and none of its identities shares its full attribute set with an
+identity of A-E.
 """
 from __future__ import annotations
 
@@ -55,6 +62,9 @@ class DomainStyle:
     priors: Dict[str, Dict[str, float]] = field(default_factory=dict)
     # probability that a person wears another outfit (upper + legs) in a camera other than the first that sees them
     outfit_change_prob: float = 0.0
+    # web corpus: every image draws its own look and every family its own clothing priors (synthetic.web); the
+    # "cameras" are then only scene plates
+    web: bool = False
 
     @property
     def changes_clothes(self) -> bool:
@@ -134,7 +144,27 @@ DOMAINS: Dict[str, DomainStyle] = {
 DOMAINS["domain_E"] = dataclasses.replace(
     DOMAINS["domain_A"], name="domain_E", outfit_change_prob=0.6,
     role="PRCC / LTCC (clothes-changing: domain A's campus, 60 % of a person's other cameras see another outfit)")
-DOMAIN_NAMES: Tuple[str, ...] = tuple(DOMAINS)
+DOMAINS["domain_W"] = DomainStyle(
+    name="domain_W", role="web pretraining corpus (every image its own scene, light, optics and framing)",
+    num_cameras=64, scene_kinds=("campus", "brick", "mall", "street", "park", "corridor", "night"),
+    # broad palettes of everyday facades / floors / signage (each plate picks one of each)
+    wall_colors=((210, 200, 180), (186, 176, 150), (160, 168, 150), (140, 90, 70), (110, 112, 120),
+                 (180, 160, 150), (90, 96, 110), (220, 214, 200), (130, 120, 100), (76, 70, 84)),
+    ground_colors=((160, 156, 148), (120, 118, 112), (190, 180, 160), (100, 104, 110), (140, 110, 84),
+                   (200, 200, 206), (70, 70, 74)),
+    accent_colors=((90, 120, 160), (70, 130, 70), (230, 200, 130), (140, 170, 220), (200, 90, 60),
+                   (220, 220, 210), (60, 60, 70)),
+    # the per-image look (web.sample_look) replaces every optics / framing field below
+    color_gain=(1.0, 1.0, 1.0), brightness=1.0, contrast=1.0, saturation=1.0, gamma=1.0,
+    camera_gain_std=0.0, camera_brightness_std=0.0,
+    person_height=(0.80, 0.90), center_jitter=(5.0, 6.0), cutoff_prob=0.1,
+    view_probs=(1 / 3, 1 / 3, 1 / 3), occlusion_prob=0.1,
+    lowres=(1.0, 1.4), blur=(0.0, 0.6), noise=3.0, jpeg_quality=(70, 90),
+    web=True,
+)
+BENCHMARK_DOMAINS: Tuple[str, ...] = ("domain_A", "domain_B", "domain_C", "domain_D", "domain_E")
+PRETRAIN_DOMAINS: Tuple[str, ...] = ("domain_W",)
+DOMAIN_NAMES: Tuple[str, ...] = tuple(DOMAINS)   # planning order: A-E, then W
 
 
 def get_domain(name: str) -> DomainStyle:

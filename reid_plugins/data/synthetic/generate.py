@@ -21,15 +21,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .attributes import wear
-from .captions import image_captions
-from .domains import DOMAIN_NAMES, get_domain, make_cameras
+from .captions import STYLES, WEB_STYLES, image_captions
+from .domains import BENCHMARK_DOMAINS, DOMAIN_NAMES, get_domain, make_cameras
 from .layout import ImageTask, plan_domain, split_counts
 from .presets import DEFAULT_PRESET, resolve_sizes
 from .render import encode_jpeg, plate_for, render
+from .web import sample_look
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 3          # bump whenever the pixels or the annotations change for the same seed
+GENERATOR_VERSION = 4          # bump whenever the pixels or the annotations change for the same seed
 SUBDIR = "synthped"
 CHUNK = 48                     # images per worker task (and per resumable unit)
 ENV_PRESET = "REID_SYNTH_PRESET"
@@ -95,9 +96,13 @@ def _render_chunk(job: dict) -> List[tuple]:
         if key not in _PLATES:
             _PLATES[key] = plate_for(style, camera, job["seed"], job["domain_index"])
         rng = np.random.default_rng([job["seed"], job["domain_index"], 2, index])
-        img, boxes, meta = render(ident, style, camera, _PLATES[key], rng)
+        look, cam = style, camera
+        if style.web:   # every web image has its own look (own stream: the render draws stay per image)
+            look, cam = sample_look(style, camera, np.random.default_rng([job["seed"], job["domain_index"], 5, index]))
+        img, boxes, meta = render(ident, look, cam, _PLATES[key], rng)
         write_bytes_atomic(os.path.join(job["domain_dir"], rel_path), encode_jpeg(img, meta["jpeg_quality"]))
-        caps = image_captions(ident, np.random.default_rng([job["seed"], job["domain_index"], 3, index]))
+        caps = image_captions(ident, np.random.default_rng([job["seed"], job["domain_index"], 3, index]),
+                              styles=WEB_STYLES if style.web else STYLES)
         out.append((rel_path, boxes, meta, caps))
     write_json_atomic(job["chunk_file"], out)
     return out
@@ -152,10 +157,11 @@ def ensure_generated(root: str, preset: Optional[str] = None, seed: int = 0, wor
     """Make sure <root>/synthped holds the benchmark for (preset, seed, overrides); returns the manifest.
 
     preset: None -> $REID_SYNTH_PRESET or "default". workers: processes (None -> min(2, cpus); <= 1 runs in-process).
-    domains: subset of DOMAIN_NAMES to generate (added to an existing matching manifest)."""
+    domains: subset of DOMAIN_NAMES to generate (added to an existing matching manifest); default: the benchmark
+    domains A-E (the web corpus W is generated only when asked for, by the model zoo)."""
     preset = preset or os.environ.get(ENV_PRESET) or DEFAULT_PRESET
     config = generator_config(preset, seed, overrides)
-    wanted = list(domains) if domains else list(DOMAIN_NAMES)
+    wanted = list(domains) if domains else list(BENCHMARK_DOMAINS)
     for d in wanted:
         get_domain(d)
     base = synth_dir(root)
@@ -175,12 +181,15 @@ def ensure_generated(root: str, preset: Optional[str] = None, seed: int = 0, wor
     # domains already complete with this configuration (earlier runs with --domains) stay listed in the manifest
     wanted += [d for d in DOMAIN_NAMES if d not in wanted and _domain_complete(base, d, config)]
     os.makedirs(base, exist_ok=True)
-    done = dict(manifest["domains"]) if manifest else {}
+    # a domain the manifest lists but whose folder was deleted or damaged since is generated again
+    done = {d: c for d, c in (manifest["domains"] if manifest else {}).items() if _domain_complete(base, d, config)}
 
-    # Plan every domain (cheap) in a fixed order so identities stay disjoint across domains whatever is requested.
+    # Plan the domains (cheap) in a fixed order, up to the last one needed, so identities stay disjoint across
+    # domains whatever is requested.
     sizes = resolve_sizes(preset, overrides)
     taken: set = set()
-    plans = {d: plan_domain(get_domain(d), i, sizes[d], seed, taken) for i, d in enumerate(DOMAIN_NAMES)}
+    last = max(DOMAIN_NAMES.index(d) for d in wanted)
+    plans = {d: plan_domain(get_domain(d), i, sizes[d], seed, taken) for i, d in enumerate(DOMAIN_NAMES[:last + 1])}
     todo = [d for d in wanted if d not in done and not _domain_complete(base, d, config)]
     for d in wanted:
         if d not in todo and d not in done:

@@ -11,9 +11,10 @@ from typing import Dict, List
 
 import numpy as np
 
-from .attributes import OUTFIT_GROUPS, sample_families, sample_outfit
+from .attributes import OUTFIT_GROUPS, sample_families, sample_outfit, signature, wear
 from .domains import DomainStyle
 from .presets import SplitSize
+from .web import sample_clothing_priors
 
 SPLIT_DIRS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 # family-size weights: P(size = 1, 2, 3); about two identities in three have a near-twin differing in one attribute
@@ -44,11 +45,13 @@ class DomainPlan:
 
 def plan_domain(style: DomainStyle, domain_index: int, size: SplitSize, seed: int, taken: set) -> DomainPlan:
     """Identities (families never straddle train/test), pids, cameras, frames and the query/gallery split.
-    `taken` holds the signatures of identities already used by other domains and is extended."""
+    `taken` holds the signatures of identities already used by other domains and is extended (where people change
+    clothes, with the full signature of every outfit each person wears too)."""
     rng = np.random.default_rng([seed, domain_index, 1])
     changes = style.changes_clothes
-    train = sample_families(rng, size.train_ids, style.priors, FAMILY_SIZES, taken, changes_clothes=changes)
-    test = sample_families(rng, size.test_ids, style.priors, FAMILY_SIZES, taken, changes_clothes=changes)
+    sampler = sample_clothing_priors if style.web else None
+    train = sample_families(rng, size.train_ids, style.priors, FAMILY_SIZES, taken, changes, sampler)
+    test = sample_families(rng, size.test_ids, style.priors, FAMILY_SIZES, taken, changes, sampler)
     outfit_rng = np.random.default_rng([seed, domain_index, 4])   # own stream: the other draws stay as they were
     n_train_fam = max(i["family"] for i in train) + 1
     for ident in test:
@@ -88,6 +91,10 @@ def plan_domain(style: DomainStyle, domain_index: int, size: SplitSize, seed: in
             tasks.append(ImageTask(-1, s, f"{SPLIT_DIRS[s]}/{file_name(pid, cam, int(frame))}", pid, cam, outfit))
     tasks.sort(key=lambda t: t.rel_path)
     tasks = [dataclasses.replace(t, index=i) for i, t in enumerate(tasks)]
+    if changes:
+        # later domains must not repeat any look of these people either: a person in each outfit they wear
+        taken.update(signature(wear(ident, k)) for ident in identities.values()
+                     for k in range(len(ident["outfits"])))
     return DomainPlan(style, identities, tasks)
 
 

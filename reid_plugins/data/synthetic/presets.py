@@ -32,6 +32,7 @@ PRESETS: Dict[str, Dict[str, SplitSize]] = {
         "domain_C": SplitSize(10, 8, (2, 4), (1, 2), 2),
         "domain_D": SplitSize(6, 5, (2, 2), (2, 3), 2),
         "domain_E": SplitSize(8, 6, (2, 3), (1, 2), 2),
+        "domain_W": SplitSize(40, 10, (2, 3), (1, 2), 2),
     },
     # the embedded benchmark: about 13k images, generated in about a minute on 2 cores
     "default": {
@@ -40,6 +41,8 @@ PRESETS: Dict[str, Dict[str, SplitSize]] = {
         "domain_C": SplitSize(250, 250, (2, 5), (1, 3), 3),
         "domain_D": SplitSize(100, 100, (2, 2), (3, 5), 2),
         "domain_E": SplitSize(150, 150, (2, 4), (2, 4), 3),
+        # the pretraining corpus (only generated on demand, by the model zoo): 3,300 identities, ~15k images
+        "domain_W": SplitSize(3000, 300, (2, 4), (1, 2), 2),
     },
     # closer to the real benchmarks' id counts (several minutes to generate, hours to train on a CPU)
     "large": {
@@ -48,6 +51,7 @@ PRESETS: Dict[str, Dict[str, SplitSize]] = {
         "domain_C": SplitSize(1040, 3060, (2, 10), (2, 5), 4),
         "domain_D": SplitSize(767, 700, (2, 2), (3, 6), 2),
         "domain_E": SplitSize(750, 750, (2, 6), (2, 5), 4),
+        "domain_W": SplitSize(10000, 1000, (2, 4), (1, 2), 2),
     },
 }
 DEFAULT_PRESET = "default"

@@ -76,6 +76,9 @@ def contact_sheet(base: str, out_png: str, domains: Optional[Sequence[str]] = No
             y, x = r * (th + GAP), c * (tw + GAP)
             mosaic[y:y + th, x:x + tw] = np.asarray(tile)
         info = loaded["domain"]
+        if info.get("web"):
+            labels.append(f"{d}\npretraining corpus\n(not a benchmark)\nown look per image")
+            continue
         pairs = "\npairs: a person in\ntwo outfits" if info.get("outfit_change_prob") else ""
         labels.append(f"{d}\n{info['role'].split(' (')[0]}-like\n{info['num_cameras']} cameras{pairs}")
     fig_w = mosaic.shape[1] / 100 + 1.6

@@ -117,8 +117,10 @@ _NOISE: Dict[float, np.ndarray] = {}
 
 def _tone_lut(style: DomainStyle, camera: dict) -> np.ndarray:
     """(768,) uint8 lookup: camera white balance / exposure, then domain contrast and gamma, per channel."""
-    key = (style.name, camera["camid"], tuple(camera["gain"]), camera["brightness"])
+    key = (style.name, camera["camid"], tuple(camera["gain"]), camera["brightness"], style.contrast, style.gamma)
     if key not in _LUTS:
+        if len(_LUTS) > 4096:   # web images (domain W) each bring their own curve
+            _LUTS.clear()
         x = np.arange(256, dtype=np.float64)
         gains = np.asarray(camera["gain"]) * camera["brightness"]
         curves = [np.clip((x * g - 128.0) * style.contrast + 128.0, 0, 255) for g in gains]

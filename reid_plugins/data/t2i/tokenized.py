@@ -177,13 +177,11 @@ def build_t2i_train_loader(train_set: T2ITrainSet, *, total_batch_size: int, num
     from fastreid.utils import comm
 
     if sampler is None:
+        from reid_plugins.engine.guards import check_identity_batch
+
         mini = total_batch_size // comm.get_world_size()
-        if mini % num_instance:
-            raise ValueError(f"SOLVER.IMS_PER_BATCH per process ({mini}) must be a multiple of "
-                             f"DATALOADER.NUM_INSTANCE ({num_instance})")
-        n_pids = len({row[1] for row in train_set.img_items})
-        if n_pids < mini // num_instance:
-            raise ValueError(f"a batch needs {mini // num_instance} identities but the training set has {n_pids}")
+        check_identity_batch(len({row[1] for row in train_set.img_items}), total_batch_size, num_instance,
+                             comm.get_world_size(), what="the text-to-image training set")
         sampler = samplers.NaiveIdentitySampler(train_set.img_items, mini, num_instance, seed=seed)
     return build_reid_train_loader(train_set=train_set, sampler=sampler, total_batch_size=total_batch_size,
                                    num_workers=num_workers)

@@ -91,5 +91,10 @@ def image_data_url(path: str) -> str:
 
 
 def check_image(path: str) -> None:
+    """The file exists and decodes completely: a truncated or corrupt image fails here, by name, before anything is
+    sent (a server may well answer for a half image)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image {path!r} does not exist")
+    from fastreid.data.data_utils import read_image  # reid_plugins.compat's read_image_rgb: errors name the file
+
+    read_image(path)

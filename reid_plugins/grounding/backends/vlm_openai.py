@@ -6,18 +6,18 @@ retries (429 / 5xx / timeouts / connection errors, exponential backoff with jitt
 `openai` package's own, through reid_plugins.captioning.client.MLLMClient, which also counts the HTTP requests
 really sent. A part whose request still fails is returned as parser "error" (the run falls back to the calibrated
 stripe and reports it); a refused key / unknown model stops the run (every image would fail the same way).
-The API key comes from the environment variable named by `api_key_env`; error texts are scrubbed of it before they
-are stored or logged.
+The API key comes from the environment variable named by `api_key_env`; error texts are scrubbed of it
+(reid_plugins.captioning.redaction, shared with the captioning CLI) before they are stored or logged.
 """
 from __future__ import annotations
 
-import os
 import threading
 from typing import Optional, Tuple
 
 import openai
 
 from ...captioning.client import FATAL_ERRORS, MalformedResponse, MLLMClient
+from ...captioning.redaction import redact
 from ..parts import PARTS, PROMPTS
 from .base import Answers, PartAnswer, VLMBackend, check_image, image_data_url, image_size
 
@@ -45,10 +45,6 @@ class OpenAIBackend(VLMBackend):
     def requests_sent(self) -> int:
         return self.client.requests_sent
 
-    def redact(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key and len(key) >= 4 else text
-
     def ground(self, image_path: str) -> Tuple[Tuple[int, int], Answers]:
         check_image(image_path)
         wh = image_size(image_path)
@@ -64,7 +60,7 @@ class OpenAIBackend(VLMBackend):
             except FATAL_ERRORS:
                 raise
             except (openai.APIError, MalformedResponse) as e:
-                out[part] = PartAnswer(None, "error", error=self.redact(f"{type(e).__name__}: {e}")[:300])
+                out[part] = PartAnswer(None, "error", error=redact(f"{type(e).__name__}: {e}")[:300])
                 continue
             out[part] = self.parse(reply.text, wh)
         return wh, out

@@ -12,7 +12,6 @@ from reid_plugins.config import build_cfg
 from reid_plugins.data.protocols import ALL, parse
 
 CONFIGS = os.path.normpath(os.path.join(muva_path.PROJECT, "..", "..", "configs", "MUVA"))
-MUVA_DATASETS = {"MA": "Market1501", "D": "DukeMTMC", "MS": "MSMT17Market", "C3": "CUHK03NPDetected"}
 ALL_FILES = sorted(glob.glob(os.path.join(CONFIGS, "**", "*.yml"), recursive=True))
 
 
@@ -29,7 +28,7 @@ def test_every_config_loads():
 @pytest.mark.parametrize("protocol", ALL)
 def test_protocol_files(protocol):
     cfg = _cfg(os.path.join(CONFIGS, f"{protocol}.yml"))
-    sources, targets = parse(protocol, MUVA_DATASETS)
+    sources, targets = parse(protocol)  # the protocol's one definition, shared with the baselines
     assert tuple(cfg.DATASETS.NAMES) == sources and tuple(cfg.DATASETS.TESTS) == targets
     multi_or_ms = len(sources) > 1 or sources == ("MSMT17Market",)
     assert cfg.MUVA.RMP.NUM_HEADS == (8 if multi_or_ms else 2)
@@ -69,14 +68,18 @@ def test_synthetic_configs():
         assert model.backbone.num_parts == parts and model.has_text == text
 
 
-def test_clip_pretrained_synthetic_config_differs_only_in_weights():
-    plain = _cfg(os.path.join(CONFIGS, "Synth", "MUVA_tiny_A.yml"))
-    pre = _cfg(os.path.join(CONFIGS, "Synth", "MUVA_tiny_A_clip_pretrained.yml"))
-    assert pre.MODEL.BACKBONE.PRETRAIN and pre.MODEL.BACKBONE.PRETRAIN_PATH == "logs/synth/tiny_clip_A/tiny_clip.pth"
-    assert not plain.MODEL.BACKBONE.PRETRAIN
-    changed = {k for k in ("MODEL", "MUVA", "SOLVER", "INPUT", "DATASETS", "DATALOADER", "TEST")
-               if pre[k] != plain[k]}
-    assert changed == {"MODEL"}
-    assert {k for k in pre.MODEL if pre.MODEL[k] != plain.MODEL[k]} == {"BACKBONE"}
-    assert {k for k in pre.MODEL.BACKBONE if pre.MODEL.BACKBONE[k] != plain.MODEL.BACKBONE[k]} == {
-        "PRETRAIN", "PRETRAIN_PATH"}
+def test_scratch_synthetic_configs_differ_only_in_weights():
+    """The embedded configs start from the zoo's CLIP; their *_scratch variants differ only in the weights."""
+    for name in ("MUVA_tiny_A", "MUVA_tiny_A_vision_only"):
+        zoo = _cfg(os.path.join(CONFIGS, "Synth", f"{name}.yml"))
+        scratch = _cfg(os.path.join(CONFIGS, "Synth", f"{name}_scratch.yml"))
+        assert zoo.MODEL.BACKBONE.PRETRAIN and zoo.MODEL.BACKBONE.PRETRAIN_PATH.endswith(
+            os.path.join("clip-tiny-w", "model.safetensors"))
+        assert not scratch.MODEL.BACKBONE.PRETRAIN and scratch.MODEL.BACKBONE.PRETRAIN_PATH == ""
+        changed = {k for k in ("MODEL", "MUVA", "SOLVER", "INPUT", "DATASETS", "DATALOADER", "TEST")
+                   if zoo[k] != scratch[k]}
+        assert changed == {"MODEL"}
+        assert {k for k in zoo.MODEL if zoo.MODEL[k] != scratch.MODEL[k]} == {"BACKBONE"}
+        assert {k for k in zoo.MODEL.BACKBONE if zoo.MODEL.BACKBONE[k] != scratch.MODEL.BACKBONE[k]} == {
+            "PRETRAIN", "PRETRAIN_PATH"}
+        assert scratch.OUTPUT_DIR == zoo.OUTPUT_DIR + "_scratch"

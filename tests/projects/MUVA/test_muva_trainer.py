@@ -170,3 +170,12 @@ def test_stage_state_and_centroids():
     assert torch.allclose(c, torch.tensor([[0.70710678, 0.70710678], [0.6, 0.8]]))  # means [1, 1], [3, 4]
     with pytest.raises(ValueError, match="each of the 3 classes"):
         class_centroids(feats, torch.tensor([0, 0, 1, 1]), 3)
+
+
+def test_a_stage1_batch_the_identities_cannot_fill_is_refused_before_training(synth_root, tmp_path):
+    # stage 1 draws its PK batches with fast-reid's NaiveIdentitySampler, which would spin forever
+    cfg = tiny_cfg(synth_root, str(tmp_path / "run"), extra=["MUVA.STAGE1.IMS_PER_BATCH", "64"])
+    with pytest.raises(ValueError, match=r"has 8 identities, but MUVA.STAGE1.IMS_PER_BATCH 64 with "
+                                         r"DATALOADER.NUM_INSTANCE 4 needs 16 identities per batch .* at most 32"):
+        MUVATrainer(cfg)
+    assert not os.path.exists(tmp_path / "run" / "model_stage1.pth")

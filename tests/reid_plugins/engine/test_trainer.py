@@ -1,6 +1,7 @@
 """PluginTrainer: exact resume on CPU, checking checkpointer, results.json."""
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -228,3 +229,110 @@ def test_processes_resuming_from_different_epochs_are_stopped():
     check_same_resume_point([3, 3], "/shared/run")
     with pytest.raises(RuntimeError, match=r"rank 0: epoch 3, rank 1: epoch 0.*'/local/run'.*filesystem every machine"):
         check_same_resume_point([3, 0], "/local/run")
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "reliability"))
+from test_bad_inputs import BROKEN  # noqa: E402  (the damaged-file makers of the bad-input matrix)
+
+
+def _empty_query(path):
+    for name in os.listdir(os.path.dirname(path)):
+        os.remove(os.path.join(os.path.dirname(path), name))
+
+
+@pytest.mark.parametrize("tests, damage, message", [
+    ('("Market1502",)', None, r"DATASETS.TESTS names 'Market1502', which is not a registered dataset \(did you "
+                              r"mean 'Market1501'\?\)"),
+    ('("Market1501",)', _empty_query, r"test set 'Market1501' \(DATASETS.TESTS\) has 0 query and 12 gallery images"),
+    ('("Market1501",)', BROKEN["zero-byte"], r"test set 'Market1501' .*1 of 16 images cannot be read: "
+                                             r"'.*/query/.*\.jpg': empty file \(0 bytes\)"),
+    ('("Market1501",)', BROKEN["garbage"], r"1 of 16 images cannot be read: '.*/query/.*\.jpg': not a readable "
+                                           r"image"),
+    ('("Market1501", "NoSuchSet")', None, r"'NoSuchSet', which is not a registered dataset; registered: .*Market1501"),
+])
+def test_test_sets_are_checked_before_anything_is_trained(tmp_path, tests, damage, message):
+    root = make_colour_market(str(tmp_path / "data"))
+    query = os.path.join(root, "Market-1501-v15.09.15", "query")
+    if damage is not None:
+        damage(os.path.join(query, sorted(os.listdir(query))[0]))
+    cfg = tiny_cfg(root, str(tmp_path / "run"), extra=["DATASETS.TESTS", tests])
+    with pytest.raises(ValueError, match=message):
+        PluginTrainer(cfg)
+    assert not os.path.exists(tmp_path / "run")  # refused before the trainer wrote anything
+
+
+def test_a_failing_final_evaluation_loses_no_training(tmp_path):
+    """The final checkpoint is written before the final evaluation: an image the evaluation cannot decode (its header
+    is fine) fails the run after training, model_final.pth is there, and --resume only evaluates."""
+    root = make_colour_market(str(tmp_path / "data"))
+    gallery = os.path.join(root, "Market-1501-v15.09.15", "bounding_box_test")
+    victim = os.path.join(gallery, sorted(os.listdir(gallery))[0])
+    good = open(victim, "rb").read()
+    big = np.random.default_rng(0).integers(0, 256, (256, 128, 3), dtype=np.uint8)
+    Image.fromarray(big).save(victim, quality=95)
+    with open(victim, "r+b") as f:
+        f.truncate(os.path.getsize(victim) // 2)  # decodable header, truncated body
+    out = tmp_path / "run"
+    # 24 images / batch 12: 2 iterations, also a run shorter than fast-reid's 3-iteration timer warm-up
+    cfg = tiny_cfg(root, str(out), epochs=1, extra=["SOLVER.IMS_PER_BATCH", "12"])
+    trainer = PluginTrainer(cfg)
+    assert trainer.max_iter == 2
+    trainer.resume_or_load(resume=False)
+    with pytest.raises(OSError, match=r"cannot read image '.*bounding_box_test/.*\.jpg'"):
+        trainer.train()
+    assert open(out / "last_checkpoint").read() == "model_final.pth"
+    assert torch.load(out / "model_final.pth", weights_only=True)["epoch"] == 0
+    assert not (out / "results.json").exists()
+
+    with open(victim, "wb") as f:
+        f.write(good)
+    trainer = PluginTrainer(cfg)
+    trainer.resume_or_load(resume=True)
+    assert trainer.start_epoch == 1  # nothing left to train
+    results = trainer.train()
+    assert json.load(open(out / "results.json"))["Market1501"]["mAP"] == pytest.approx(results["mAP"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_INSTANCE", "2"],
+     r"training set \(Market1501\) has 6 identities, but SOLVER.IMS_PER_BATCH 16 with DATALOADER.NUM_INSTANCE 2 "
+     r"needs 8 identities per batch \(16 / 2\); .*wait forever.* at most 12"),
+    (["SOLVER.IMS_PER_BATCH", "10", "DATALOADER.NUM_INSTANCE", "4"],
+     r"SOLVER.IMS_PER_BATCH 10 \(10 per process\) must be a positive multiple of DATALOADER.NUM_INSTANCE 4"),
+    (["SOLVER.IMS_PER_BATCH", "32"],
+     r"training set \(Market1501\) has 24 images, fewer than one batch \(SOLVER.IMS_PER_BATCH 32\): an epoch would "
+     r"have 0 iterations"),
+])
+def test_batches_the_training_set_cannot_fill_are_refused_before_training(tmp_path, extra, message):
+    # fast-reid's NaiveIdentitySampler would loop forever on the first two, build_lr_scheduler divide by zero on the
+    # third
+    root = make_colour_market(str(tmp_path / "data"))
+    with pytest.raises(ValueError, match=message):
+        PluginTrainer(tiny_cfg(root, str(tmp_path / "run"), extra=extra))
+
+
+def test_imagenet_weights_without_a_path_are_refused(tmp_path):
+    cfg = tiny_cfg(str(tmp_path), str(tmp_path / "run"), extra=["MODEL.BACKBONE.PRETRAIN", "True"])
+    with pytest.raises(ValueError, match=r"MODEL.BACKBONE.PRETRAIN is True but MODEL.BACKBONE.PRETRAIN_PATH is empty"
+                                         r".*build_resnet_backbone would download.*PRETRAIN False"):
+        PluginTrainer.build_model(cfg)
+
+
+def test_eval_only_sizes_the_classifier_from_the_checkpoint(tmp_path):
+    import logging
+
+    cfg = tiny_cfg(str(tmp_path), str(tmp_path / "run"), extra=["MODEL.HEADS.NUM_CLASSES", "6"])
+    PluginCheckpointer(PluginTrainer.build_model(cfg), str(tmp_path)).save("trained")
+    eval_cfg = tiny_cfg(str(tmp_path), str(tmp_path / "eval"), extra=["MODEL.WEIGHTS", str(tmp_path / "trained.pth")])
+    assert eval_cfg.MODEL.HEADS.NUM_CLASSES == 0
+    warnings = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    logging.getLogger("fastreid.utils.checkpoint").addHandler(handler)  # fast-reid's logger may not propagate
+    try:
+        model = PluginTrainer.load_for_eval(eval_cfg)
+    finally:
+        logging.getLogger("fastreid.utils.checkpoint").removeHandler(handler)
+    assert tuple(model.heads.weight.shape) == (6, 512)
+    assert not [w for w in warnings if "Skip loading" in w], warnings

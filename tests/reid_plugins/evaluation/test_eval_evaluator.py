@@ -90,3 +90,11 @@ def test_plugin_trainer_test_gives_reid_evaluator_numbers_and_a_rank_list(tmp_pa
     with Image.open(png) as img:
         assert img.format == "PNG" and img.size[0] > 300
     assert os.path.isfile(tmp_path / "ours" / "results.json")
+
+    # fast-reid's evaluator draws the same picture (it ignored TEST.VIS_RANK_LIST) and keeps its numbers
+    theirs_dir = str(tmp_path / "vis_theirs")
+    theirs = PluginTrainer.test(tiny_cfg(root, str(tmp_path / "theirs"), "ReidEvaluator",
+                                         ["TEST.VIS_RANK_LIST", "True", "TEST.VIS_DIR", theirs_dir]), model)
+    assert theirs == pytest.approx(expected)
+    with Image.open(png) as ours_png, Image.open(os.path.join(theirs_dir, os.path.basename(png))) as theirs_png:
+        assert np.array_equal(np.asarray(ours_png), np.asarray(theirs_png))  # same ranking, same title

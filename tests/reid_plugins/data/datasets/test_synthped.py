@@ -126,3 +126,32 @@ def test_tiny_train_then_eval_through_plugin_trainer(tiny, tmp_path):
     assert results["SynthPedD"]["mAP"] == pytest.approx(ref, abs=1e-3)
     for metrics in results.values():
         assert 0.0 < metrics["mAP"] <= 100.0 and 0.0 <= metrics["Rank-1"] <= 100.0
+
+
+def test_validation_split_holds_out_whole_families_of_training_identities(tiny):
+    """SynthPedAVal (hyperparameter choice on held-out source data): one family in four of domain A's *training*
+    identities becomes query / gallery; nothing comes from A's test split."""
+    from reid_plugins.data.datasets.synthped import SynthPedAVal, held_out_pids, validation_split
+
+    root, manifest = tiny
+    assert DATASET_REGISTRY.get("SynthPedAVal") is SynthPedAVal
+    with open(os.path.join(root, "synthped", "domain_A", "attributes.json")) as f:
+        attributes = json.load(f)
+    held = held_out_pids(attributes)
+    families = sorted({a["family"] for a in attributes.values() if a["split"] == "train"})
+    assert {attributes[str(p)]["family"] for p in held} == set(families[::4])
+    ds = SynthPedAVal(root=root)
+    train_pids = {int(pid.rsplit("_", 1)[1]) for _, pid, _ in ds.train}
+    query_pids, gallery_pids = {p for _, p, _ in ds.query}, {p for _, p, _ in ds.gallery}
+    assert query_pids == gallery_pids == set(held) and not train_pids & set(held)
+    assert len(train_pids) + len(held) == manifest["domains"]["domain_A"]["train"]["ids"]
+    assert all("/bounding_box_train/" in p for p, _, _ in ds.train + ds.query + ds.gallery)
+    assert len(ds.train) + len(ds.query) + len(ds.gallery) == manifest["domains"]["domain_A"]["train"]["images"]
+    for path, pid, cam in ds.query:   # every query has a true match in another camera
+        assert any(p == pid and c != cam for _, p, c in ds.gallery)
+    # known answer: pid 1 in cameras 1, 2, 3 -> queries in cameras 1 and 2 (first image each), never all cameras
+    items = [("a", 1, 0), ("b", 1, 0), ("c", 1, 1), ("d", 1, 2), ("e", 2, 0), ("f", 2, 1), ("g", 3, 0)]
+    train, query, gallery = validation_split(items, {1, 2})
+    assert train == [("g", 3, 0)]
+    assert query == [("a", 1, 0), ("c", 1, 1), ("e", 2, 0)]
+    assert gallery == [("b", 1, 0), ("d", 1, 2), ("f", 2, 1)]

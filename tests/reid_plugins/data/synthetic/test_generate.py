@@ -5,7 +5,8 @@ import os
 import pytest
 
 from reid_plugins.data.datasets import MarketLayoutDataset
-from reid_plugins.data.synthetic import (DOMAIN_NAMES, STYLES, SyntheticConfigError, ensure_generated, synth_dir)
+from reid_plugins.data.synthetic import (BENCHMARK_DOMAINS, STYLES, SyntheticConfigError, ensure_generated,
+                                         synth_dir)
 from reid_plugins.data.synthetic.presets import PRESETS
 
 def _tree_hashes(base):
@@ -37,10 +38,10 @@ class _Domain(MarketLayoutDataset):
 def test_manifest_and_counts_match_the_preset(tiny_root):
     root, manifest = tiny_root
     assert manifest["complete"] is True and manifest["preset"] == "tiny" and manifest["seed"] == 0
-    assert sorted(manifest["domains"]) == sorted(DOMAIN_NAMES)
+    assert sorted(manifest["domains"]) == sorted(BENCHMARK_DOMAINS)
     with open(os.path.join(synth_dir(root), "manifest.json")) as f:
         assert json.load(f) == manifest
-    for d in DOMAIN_NAMES:
+    for d in BENCHMARK_DOMAINS:
         size = PRESETS["tiny"][d]
         ds = _Domain(root, d)
         train_ids = {pid for _, pid, _ in ds.train}
@@ -62,7 +63,7 @@ def test_manifest_and_counts_match_the_preset(tiny_root):
 def test_annotation_files_follow_the_architecture_contract(tiny_root):
     root, _ = tiny_root
     n_null = 0
-    for d in DOMAIN_NAMES:
+    for d in BENCHMARK_DOMAINS:
         ddir = os.path.join(root, "synthped", d)
         images = sorted(os.path.join(s, f) for s in ("bounding_box_train", "bounding_box_test", "query")
                         for f in os.listdir(os.path.join(ddir, s)))
@@ -203,7 +204,7 @@ def test_clothes_changing_domain_describes_and_renders_the_outfit_each_camera_se
     from reid_plugins.data.synthetic.captions import COLOR_WORDS
 
     root, _ = tiny_root
-    for d in DOMAIN_NAMES:
+    for d in BENCHMARK_DOMAINS:
         with open(os.path.join(root, "synthped", d, "captions.json")) as f:
             entries = json.load(f)
         if d != "domain_E":

@@ -51,7 +51,9 @@ def test_plan_follows_the_preset_and_the_market_protocol(preset):
         for ident in plan.identities.values():
             assert fam_split.setdefault(ident["family"], ident["split"]) == ident["split"]
         seen_pids.append(len(plan.identities))
-    assert len(taken) == sum(seen_pids)    # identities are unique across all domains
+        if style.changes_clothes:   # every look of a clothes-changing person is taken too
+            seen_pids.append(sum(len(i["outfits"]) for i in plan.identities.values()))
+    assert len(taken) == sum(seen_pids)    # identities (and their looks) are unique across all domains
 
 
 def test_plan_is_deterministic_and_seed_dependent():
