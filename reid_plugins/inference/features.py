@@ -26,7 +26,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..captioning.annotations import write_json_atomic
+from ..utils.io import write_atomic, write_json_atomic
 from .images import ImageList
 
 logger = logging.getLogger(__name__)
@@ -202,9 +202,8 @@ def _start_or_resume(parts: str, plan: dict) -> None:
 
 
 def _save_chunk(path: str, feats: np.ndarray, rows: np.ndarray, errors: list) -> None:
-    tmp = f"{path}.tmp{os.getpid()}.npz"  # np.savez appends .npz to other names
-    np.savez(tmp, feats=feats, rows=rows, errors=np.asarray(json.dumps(errors)))
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.savez(f, feats=feats, rows=rows, errors=np.asarray(json.dumps(errors))),
+                 binary=True)
 
 
 def _assemble(images: ImageList, plan: dict, parts: str, npy: str, manifest_path: str, num_chunks: int):

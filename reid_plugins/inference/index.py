@@ -26,7 +26,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..captioning.annotations import write_json_atomic
+from ..utils.io import write_bytes_atomic, write_json_atomic
 
 FLAT, HNSW, IVFPQ = "flat", "hnsw", "ivfpq"
 KINDS = (FLAT, HNSW, IVFPQ)
@@ -166,9 +166,7 @@ class GalleryIndex:
         """faiss index + a JSON sidecar (kind, parameters, what features it indexes), each written atomically."""
         import faiss
 
-        tmp = f"{path}.tmp{os.getpid()}"
-        faiss.write_index(self.index, tmp)
-        os.replace(tmp, path)
+        write_bytes_atomic(path, faiss.serialize_index(self.index).tobytes())
         write_json_atomic(path + ".json", {"kind": self.kind, "params": asdict(self.params),
                                      "features": features_fingerprint(self.features)})
         return path

@@ -100,7 +100,7 @@ def export_onnx(reid_model, out_dir: str, check_batches=(1, 3), seed: int = 0) -
                                 "preprocessing": f"BERT WordPiece tokenizer of the config (MODEL.BDAM.TEXT.VOCAB), "
                                                  f"[CLS] ... [SEP] padded / truncated to {length} tokens"}
     meta.update(model=reid_model.describe(), parity_max_abs_diff=parity, tolerance=PARITY_TOLERANCE)
-    from ..captioning.annotations import write_json_atomic
+    from ..utils.io import write_json_atomic
 
     written["meta"] = os.path.join(out_dir, "export.json")
     write_json_atomic(written["meta"], meta, indent=1)

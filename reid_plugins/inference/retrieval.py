@@ -122,7 +122,7 @@ def _kind(query_pid, query_camid, pid, camid) -> str:
 def write_outputs(out: str, hits: List[Hit], query: dict, gallery: FeatureFile, title: str = "") -> tuple:
     """OUT.json ({"query": ..., "gallery": ..., "results": [hits]}) and OUT.png (the query, then the hits with their
     scores, framed by verdict); both written atomically. Returns their paths."""
-    from ..captioning.annotations import write_json_atomic
+    from ..utils.io import write_json_atomic
     from ..evaluation.rank_list import Cell, draw_rank_list
 
     base = out[:-5] if out.endswith(".json") else out[:-4] if out.endswith(".png") else out

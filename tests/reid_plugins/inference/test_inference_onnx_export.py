@@ -56,9 +56,10 @@ def test_bdam_image_and_text_encoders(synth_root, tmp_path):
 
 
 def test_cli_exports_baseline_and_refuses_unsupported_config(synth_root, tmp_path, capsys):
-    # a ResNet backbone: OSNet's many small branches take 2.5x longer to export
+    # a ResNet backbone (no zoo initialisation): OSNet's many small branches take 2.5x longer to export
     extra = ["TEST.FLIP.ENABLED", "True", "MODEL.BACKBONE.NAME", "build_resnet_backbone", "MODEL.BACKBONE.DEPTH", "34x",
-             "MODEL.BACKBONE.FEAT_DIM", "512"]
+             "MODEL.BACKBONE.FEAT_DIM", "512", "MODEL.BACKBONE.PRETRAIN", "False",
+             "MODEL.BACKBONE.PRETRAIN_PATH", ""]
     tiny = tiny_model("Baseline", synth_root, str(tmp_path / "bot"), extra=extra)
     args = ["--config-file", tiny.config_file, *tiny.opts, "MODEL.WEIGHTS", tiny.weights, "--out",
             str(tmp_path / "onnx")]
