@@ -148,6 +148,10 @@ def _linear_scan_(a: torch.Tensor, h: torch.Tensor, reverse: bool = False) -> to
     return h
 
 
+# the decays exp(delta A) are the largest cost of the scan; torch's float32 exp2 is ~2.8x faster than its exp on
+# CPU (measured: benchmarks/mamba_scan.py), so they are computed as exp2(delta * (A log2 e))
+_LOG2E = 1.0 / math.log(2.0)
+
 _TILE_BYTES = 1 << 20  # per buffer: chunk buffers of about 1 MiB stay in cache (sweep in benchmarks/mamba_scan.py)
 
 
@@ -183,6 +187,7 @@ class _SelectiveScanFn(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, chunk):
         u, delta, B, C = (t.contiguous() for t in (u, delta, B, C))
         A_t = A.t().contiguous()                                         # [n, d]
+        A2_t = A_t * _LOG2E                                              # exp(x) = exp2(x log2 e)
         batch, length, d_inner = u.shape
         du = delta * u
         decay = u.new_empty(batch, min(chunk, length), A_t.shape[0], d_inner)
@@ -193,7 +198,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         starts[0].zero_()
         for i, (t0, t1) in enumerate(chunks):
             a, h = decay[:, :t1 - t0], state[:, :t1 - t0]
-            torch.mul(delta[:, t0:t1, None, :], A_t, out=a).exp_()
+            torch.mul(delta[:, t0:t1, None, :], A2_t, out=a).exp2_()
             torch.mul(du[:, t0:t1, None, :], B[:, t0:t1, :, None], out=h)
             if i:
                 h[:, 0].addcmul_(a[:, 0], starts[i])   # h_{t0} = a_{t0} h_{t0-1} + x_{t0}
@@ -214,6 +219,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         du = delta * u
         g_u, g_delta, g_B, g_C = (torch.empty_like(t) for t in (u, delta, B, C))
         g_A_t = torch.zeros_like(A_t)
+        A2_t = A_t * _LOG2E
         shape = (batch, min(ctx.chunk, length), A_t.shape[0], d_inner)
         decay, scratch, state, adjoint = (u.new_empty(shape) for _ in range(4))
         carry = None  # a_{t1} lambda_{t1} from the chunk after this one
@@ -222,7 +228,7 @@ class _SelectiveScanFn(torch.autograd.Function):
             a, w, h, lam = decay[:, :n], scratch[:, :n], state[:, :n], adjoint[:, :n]
             gy, dt = grad_y[:, t0:t1, None, :], delta[:, t0:t1, None, :]
             # recompute this chunk's states from its saved start state
-            torch.mul(dt, A_t, out=a).exp_()
+            torch.mul(dt, A2_t, out=a).exp2_()
             torch.mul(du[:, t0:t1, None, :], B[:, t0:t1, :, None], out=h)
             if i:
                 h[:, 0].addcmul_(a[:, 0], starts[i])
