@@ -142,7 +142,8 @@ def add_bdam_config(cfg):
     # identities of the training split evaluated like a test split, to tell a re-ranker that does not learn (no gain
     # on training identities) from one that does not generalise (gain there, none on unseen ones); 0: off
     _C.TEST.RERANK_T2I.TRAIN_IDS = 30
-    _C.TEST.RERANK_T2I.CHUNK = 4096        # pairs per fusion forward
+    # pairs per fusion forward; with FUSION.VARIANT "sequence" each pair is L_img + L_txt tokens: use ~256
+    _C.TEST.RERANK_T2I.CHUNK = 4096
     _C.TEST.GATE_HIST = True               # PNG of the gate-weight distributions (paper Fig. 3) per evaluation
     _C.TEST.EVALUATOR = "T2IRetrievalEvaluator"
 
