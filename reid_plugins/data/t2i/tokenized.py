@@ -205,16 +205,6 @@ class ModalityBatchSampler(SegmentBatchSampler):
         self.num_images, self.num_texts = num_images, num_texts
 
 
-def build_t2i_test_loader(split: T2ISplit, transform, tokenizer: T2ITokenizer, batch_size: int,
-                          num_workers: int = 0) -> torch.utils.data.DataLoader:
-    from fastreid.data.build import fast_batch_collator
-
-    test_set = T2ITestSet(split, transform, tokenizer)
-    return torch.utils.data.DataLoader(
-        test_set, batch_sampler=ModalityBatchSampler(test_set.num_images, test_set.num_texts, batch_size),
-        num_workers=num_workers, collate_fn=fast_batch_collator)
-
-
 def build_t2i_eval_loader(parts: Dict[str, T2ISplit], transform, tokenizer: T2ITokenizer, batch_size: int,
                           num_workers: int = 0) -> torch.utils.data.DataLoader:
     """One loader over several named splits (T2IEvalSet); batches never mix parts or modalities."""
