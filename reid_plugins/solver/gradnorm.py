@@ -13,11 +13,15 @@ Design decisions:
   target T_k = Gref * r_k^alpha, r_k = (L_k / L_k(0)) / mean_j (L_j / L_j(0)). Because G_k is linear in w_k, only
   the norms ||grad_W L_k|| are needed (torch.autograd.grad without create_graph): the weights' gradient is exact and
   nothing second-order reaches the network; the network's W.grad is left untouched.
-- alpha is the GradNorm asymmetry exponent (standard GradNorm, the issue's alpha = 1.5). BDAM eq. 6 also writes an
-  alpha in front of L_GradNorm; with a separate optimizer for the weights that factor would only rescale their
-  learning rate, so it is not applied.
-- Gref, the reference gradient norm: BDAM's text says "typically the first task's norm", standard GradNorm uses the
+- alpha is the exponent of the target, T_k = Gref * r_k^alpha: standard GradNorm's asymmetry (Chen et al., 0.12-1.5).
+  BDAM's eq. 5 has no exponent (alpha = 1) and writes its alpha (1.5) in front of L_GradNorm in eq. 6 instead: that
+  is ``objective_weight``, the weight of sum_k |G_k - T_k| against the log-weight regulariser in the weights'
+  objective objective_weight * L_GradNorm + log_reg * sum_k (log w_k)^2 (eq. 6 without the network's sum_k w_k L_k,
+  which the weights' update does not see, as in the reference implementations).
+- Gref, the reference gradient norm: BDAM's eq. 5 takes "the gradient norm of the first task", standard GradNorm the
   mean over tasks. ``reference="mean"`` (default, standard GradNorm) or ``"first"``.
+- The shared layer W: ``last_shared_layer`` finds the last parameterised layer, in forward order, that every task's
+  loss reaches, from the losses' autograd graphs.
 - The returned total uses the weights from before this step's update (as in the reference implementations).
 - Under torch.distributed the per-task gradient norms and losses are averaged over ranks before the update so every
   rank keeps identical weights (``sync_distributed``).
@@ -25,11 +29,11 @@ Design decisions:
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-__all__ = ["GradNorm", "rescale_into_box"]
+__all__ = ["GradNorm", "last_shared_layer", "rescale_into_box"]
 
 
 def rescale_into_box(weights: torch.Tensor, total: float, low: float, high: float) -> torch.Tensor:
@@ -58,12 +62,59 @@ def rescale_into_box(weights: torch.Tensor, total: float, low: float, high: floa
     return (scale * w).clamp(low, high).to(weights.dtype)
 
 
-def _flat_grad_norm(loss: torch.Tensor, params: Sequence[torch.Tensor], task: int) -> torch.Tensor:
-    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+def _parameter_uses(loss: torch.Tensor) -> Dict[int, int]:
+    """{id(parameter): the largest autograd sequence number of an operation that consumes it} over the graph of
+    ``loss``. Sequence numbers grow in the order operations run in the forward pass."""
+    uses: Dict[int, int] = {}
+    if loss.grad_fn is None:
+        return uses
+    stack, seen = [loss.grad_fn], {loss.grad_fn}
+    while stack:
+        node = stack.pop()
+        seq = node._sequence_nr()
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            variable = getattr(nxt, "variable", None)   # AccumulateGrad: a leaf that requires grad
+            if variable is not None:
+                uses[id(variable)] = max(uses.get(id(variable), -1), seq)
+            elif nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return uses
+
+
+def last_shared_layer(losses: Sequence[torch.Tensor], named_parameters) -> Tuple[str, List[torch.Tensor]]:
+    """The last parameterised layer, in forward order, that every loss reaches: (module name, its parameters that
+    every loss reaches).
+
+    Walks each loss's autograd graph to the parameters it depends on, intersects the sets, and takes the parameter
+    consumed last in the forward pass (largest autograd sequence number of its consuming operation); the layer is
+    that parameter's module. Walking the graphs costs no backward pass. Raises ValueError when no parameter is shared
+    by all losses."""
+    named = [(n, p) for n, p in named_parameters if p.requires_grad]
+    if not losses:
+        raise ValueError("last_shared_layer: no losses given")
+    per_loss = [_parameter_uses(loss) for loss in losses]
+    common = set(per_loss[0]).intersection(*per_loss[1:])
+    shared = [(n, p) for n, p in named if id(p) in common]
+    if not shared:
+        raise ValueError(f"last_shared_layer: no parameter is reached by all {len(losses)} losses; choose the "
+                         "shared parameters by name")
+    last_use = lambda p: max(uses.get(id(p), -1) for uses in per_loss)  # noqa: E731
+    name, _ = max(shared, key=lambda item: last_use(item[1]))
+    module = name.rpartition(".")[0]
+    return module, [p for n, p in shared if n.rpartition(".")[0] == module]
+
+
+def _flat_grad_norm(loss: torch.Tensor, params: Sequence[torch.Tensor], task: int,
+                    loss_scale: float = 1.0) -> torch.Tensor:
+    grads = torch.autograd.grad(loss * loss_scale if loss_scale != 1.0 else loss, params, retain_graph=True,
+                                allow_unused=True)
     if all(g is None for g in grads):
         raise ValueError(f"GradNorm: task {task}'s loss does not depend on the shared parameter(s) "
                          f"{[tuple(p.shape) for p in params]}; choose a layer every task's loss passes through")
-    return torch.sqrt(sum(g.detach().double().pow(2).sum() for g in grads if g is not None))
+    return torch.sqrt(sum(g.detach().double().pow(2).sum() for g in grads if g is not None)) / loss_scale
 
 
 class GradNorm:
@@ -73,14 +124,15 @@ class GradNorm:
     num_tasks: K. alpha: restoring-force exponent. lr: learning rate of the log-weights. min_weight/max_weight: clip
     range (must contain 1 so that weights summing to K fit). log_reg: lambda of lambda * sum_k (log w_k)^2.
     reference: "mean" | "first" (Gref, see the module doc). optimizer: "adam" | "sgd" (for the log-weights).
+    objective_weight: the factor of L_GradNorm in the weights' objective (BDAM eq. 6's alpha).
     """
 
     def __init__(self, num_tasks: int, alpha: float = 1.5, lr: float = 0.025, min_weight: float = 1e-4,
                  max_weight: float = 10.0, log_reg: float = 1e-3, reference: str = "mean",
-                 optimizer: str = "adam", sync_distributed: bool = True):
+                 optimizer: str = "adam", sync_distributed: bool = True, objective_weight: float = 1.0):
         if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"GradNorm: num_tasks must be a positive int, got {num_tasks!r}")
-        for name, value in (("alpha", alpha), ("log_reg", log_reg)):
+        for name, value in (("alpha", alpha), ("log_reg", log_reg), ("objective_weight", objective_weight)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"GradNorm: {name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -93,6 +145,7 @@ class GradNorm:
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"GradNorm: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         self.num_tasks, self.alpha, self.lr, self.log_reg = num_tasks, float(alpha), float(lr), float(log_reg)
+        self.objective_weight = float(objective_weight)
         self.min_weight, self.max_weight = float(min_weight), float(max_weight)
         self.reference, self.sync_distributed = reference, sync_distributed
         # float64: the weights are K numbers, and the sum-to-K constraint then holds to ~1e-15
@@ -165,8 +218,11 @@ class GradNorm:
         return values
 
     def __call__(self, losses: Sequence[torch.Tensor],
-                 shared_params: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
-        """Weighted total sum_k w_k L_k (weights before this step's update) and one GradNorm update of w."""
+                 shared_params: Union[torch.Tensor, Sequence[torch.Tensor]], loss_scale: float = 1.0) -> torch.Tensor:
+        """Weighted total sum_k w_k L_k (weights before this step's update) and one GradNorm update of w.
+
+        loss_scale: the gradients are taken of loss_scale * L_k and divided by it (a mixed-precision gradient
+        scaler's factor, so that float16 task gradients do not underflow)."""
         self._check_losses(losses)
         params = [shared_params] if torch.is_tensor(shared_params) else list(shared_params)
         if not params or not all(torch.is_tensor(p) and p.requires_grad for p in params):
@@ -175,7 +231,7 @@ class GradNorm:
         self._to(losses[0].device)
         total = self.weighted_sum(losses)
 
-        norms = torch.stack([_flat_grad_norm(loss, params, k) for k, loss in enumerate(losses)])
+        norms = torch.stack([_flat_grad_norm(loss, params, k, float(loss_scale)) for k, loss in enumerate(losses)])
         current = torch.stack([loss.detach().reshape(()).double() for loss in losses])
         stats = self._synced(torch.cat([norms, current]).to(self.log_weights.device))
         norms, current = stats[:self.num_tasks], stats[self.num_tasks:]
@@ -200,7 +256,8 @@ class GradNorm:
             relative = ratios / ratios.mean().clamp_min(torch.finfo(torch.float64).tiny)
             g_ref = grad_norms.mean() if self.reference == "mean" else grad_norms[0]
             targets = (g_ref * relative.pow(self.alpha)).detach()
-            objective = (grad_norms - targets).abs().sum() + self.log_reg * s.pow(2).sum()
+            objective = (self.objective_weight * (grad_norms - targets).abs().sum()
+                         + self.log_reg * s.pow(2).sum())
             (grad,) = torch.autograd.grad(objective, s)
         s.grad = grad
         self.optimizer.step()

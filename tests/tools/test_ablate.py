@@ -225,7 +225,9 @@ SUITES = sorted(glob.glob(os.path.join(ROOT, "configs", "Ablations", "*.yml")))
 def test_every_row_config_and_model_builds_and_mirrors_its_paper_config(path, tmp_path):
     suite = ablate.load_suite(path)
     assert ablate.check_configs(suite, 0, str(tmp_path), ["DATASETS.ROOT", str(tmp_path)]) == []
-    assert sum(r.est_run_s for r in suite.rows) * 3 <= 2 * 3600  # the suite's own estimate fits 2 hours
+    # the suite's own serial estimate for 3 seeds fits 6 hours (BDAM with the issue-18 rows: 17 rows, 5.2 h serial, of
+    # which the two token-sequence fusion rows take 3 h: 5.4 s per step against 0.76 for the pooled head)
+    assert sum(r.est_run_s for r in suite.rows) * 3 <= 6 * 3600
 
 
 def test_suites_cover_the_issue_rows():
@@ -235,7 +237,8 @@ def test_suites_cover_the_issue_rows():
             "loo_MUVA", "loo_BoT"} <= muva
     bdam = {r.name for r in ablate.load_suite("bdam").rows}
     assert {"baseline", "wo_cross_attn", "wo_bdam_gate", "wo_mamba", "wo_fusion_gate", "wo_alignment",
-            "wo_adversarial", "wo_hsic", "wo_gradnorm"} <= bdam
+            "wo_adversarial", "wo_hsic", "wo_gradnorm", "clothing_match", "fusion_tokens3", "fusion_sequence",
+            "fusion_sequence_bi", "fusion_itm", "rerank_off"} <= bdam
 
 
 def test_config_checks_catch_a_wrong_override_and_an_early_evaluation(tmp_path):

@@ -2,7 +2,7 @@
 from fastreid.config import CfgNode as CN
 
 # Loss names (MODEL.BDAM.LOSSES.NAME / MODEL.BDAM.GRADNORM.TASKS), see bdam/losses.py
-ALL_LOSSES = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "GateReg", "FusionMatch")
+ALL_LOSSES = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "GateReg", "FusionMatch", "ClothingMatch")
 
 
 def add_bdam_config(cfg):
@@ -64,6 +64,13 @@ def add_bdam_config(cfg):
     # Mamba fusion head (paper Sec. 3.4), used to re-score the dual encoder's top-K gallery images per text
     _C.MODEL.BDAM.FUSION = CN()
     _C.MODEL.BDAM.FUSION.ENABLED = True
+    # what the Mamba layers scan (bdam/fusion.py): "vector" (the paper's formula: the fused vector, one token),
+    # "tokens3" ([w1 f_img, w2 f_txt, f_fusion]) or "sequence" (the gated identity tokens then the text tokens)
+    _C.MODEL.BDAM.FUSION.VARIANT = "vector"
+    _C.MODEL.BDAM.FUSION.BIDIRECTIONAL = False  # "sequence" only: a second Mamba per layer scans backwards
+    # standardisation of the head's inputs before the alignment MLP (ours): "bn" (per dimension over the batch:
+    # removes what all samples share), "ln" or "none" (the inputs as the encoders give them)
+    _C.MODEL.BDAM.FUSION.INPUT_NORM = "bn"
     _C.MODEL.BDAM.FUSION.DIM = 256         # Mamba d_model
     _C.MODEL.BDAM.FUSION.ALIGN = "mlp"     # "mlp" | "linear" (Table 2 "w/o Alignment": plain linear resize)
     _C.MODEL.BDAM.FUSION.GATE = True       # Table 2 "w/o Gate": fixed w = (0.5, 0.5)
@@ -81,25 +88,40 @@ def add_bdam_config(cfg):
     _C.MODEL.BDAM.LOSSES.NAME = ALL_LOSSES
     _C.MODEL.BDAM.LOSSES.INFONCE = CN({"TAU": 0.02, "SCALE": 1.0})
     _C.MODEL.BDAM.LOSSES.TRIPLET = CN({"MARGIN": 0.3, "SCALE": 1.0})
-    _C.MODEL.BDAM.LOSSES.ADV = CN({"TAU": 0.07, "SCALE": 1.0})
+    # POSITIVES: which clothing texts count as a clothing feature's own in eq. 1: "outfit" (the clothing text of the
+    # same image, or the identical text) or "pid" (every clothing text of the same person, which on a clothes-changing
+    # dataset includes other outfits)
+    _C.MODEL.BDAM.LOSSES.ADV = CN({"TAU": 0.07, "SCALE": 1.0, "POSITIVES": "outfit"})
+    # clothing matching (Sec. 4.3; off by default, add "ClothingMatch" to NAME): InfoNCE between the projected
+    # clothing feature and the clothing description, same-outfit texts as positives
+    _C.MODEL.BDAM.LOSSES.CLO_MATCH = CN({"TAU": 0.07, "SCALE": 1.0})
     _C.MODEL.BDAM.LOSSES.HSIC = CN({"SCALE": 1.0})
     _C.MODEL.BDAM.LOSSES.GATE_REG = CN({"SCALE": 0.1})
-    _C.MODEL.BDAM.LOSSES.FUSION = CN({"NUM_NEGATIVES": 8, "SCALE": 1.0})
+    # OBJECTIVE: "listwise" (softmax CE over the text's image and its NUM_NEGATIVES hardest other-identity images)
+    # or "itm" (ALBEF: binary matching of each text's image, one negative image per text and one negative text per
+    # image, negatives drawn with probability softmax(dual similarity / ITM_TAU) among other identities)
+    _C.MODEL.BDAM.LOSSES.FUSION = CN({"NUM_NEGATIVES": 8, "SCALE": 1.0, "OBJECTIVE": "listwise", "ITM_TAU": 0.05})
 
-    # GradNorm over the task losses (reid_plugins.solver.gradnorm.GradNorm); losses not listed in TASKS keep their
-    # SCALE as a fixed weight. The tasks are the paper's (Sec. 4.1). GateReg is not one: it is ~0 at initialisation
-    # (gates at 0.5), so GradNorm's L_k(t)/L_k(0) ratio would be undefined. FusionMatch (ours, not in the paper) is
-    # not one either: the head learns slowly, and GradNorm, which raises the weight of the task whose loss falls
-    # least, gave it 4.66 of the 5 units and InfoNCE 0.04 on Synth-T2I, starving the retrieval losses.
+    # GradNorm over the task losses (reid_plugins.solver.gradnorm.GradNorm); losses not listed in TASKS (or not in
+    # LOSSES.NAME) keep their SCALE as a fixed weight. The tasks are the paper's (eq. 6, Sec. 3.5) plus clothing
+    # matching when enabled (the paper's matching loss of the clothing branch, Sec. 4.3). GateReg is not one: it is ~0
+    # at initialisation (gates at 0.5), so GradNorm's L_k(t)/L_k(0) ratio would be undefined. FusionMatch (ours, not
+    # in the paper) is not one either: the head learns slowly, and GradNorm, which raises the weight of the task whose
+    # loss falls least, gave it 4.66 of the 5 units and InfoNCE 0.04 on Synth-T2I, starving the retrieval losses.
     _C.MODEL.BDAM.GRADNORM = CN()
     _C.MODEL.BDAM.GRADNORM.ENABLED = True
-    _C.MODEL.BDAM.GRADNORM.TASKS = ("InfoNCE", "Triplet", "Adversarial", "HSIC")
-    _C.MODEL.BDAM.GRADNORM.ALPHA = 1.5
+    _C.MODEL.BDAM.GRADNORM.TASKS = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "ClothingMatch")
+    _C.MODEL.BDAM.GRADNORM.ALPHA = 1.5             # eq. 6: the weight of L_GradNorm (relative to LOG_REG)
+    # eq. 5's target r_k^e * Gref: e = 1 in the paper (no exponent); standard GradNorm (Chen et al.): e = alpha
+    _C.MODEL.BDAM.GRADNORM.TARGET_EXPONENT = 1.0
+    _C.MODEL.BDAM.GRADNORM.REFERENCE = "first"     # Gref: "first" task's norm (paper eq. 5) | "mean" (standard)
     _C.MODEL.BDAM.GRADNORM.LR = 0.025
     _C.MODEL.BDAM.GRADNORM.MIN_WEIGHT = 1e-4
     _C.MODEL.BDAM.GRADNORM.MAX_WEIGHT = 10.0
     _C.MODEL.BDAM.GRADNORM.LOG_REG = 1e-3
-    # parameter name in the model; "auto": the MLP output projection of the last ViT layer (shared by every task)
+    # "auto": the last parameterised layer (in forward order) that every task's loss reaches, found from the autograd
+    # graphs of the first step's task losses (reid_plugins.solver.gradnorm.last_shared_layer); or a module name
+    # (its parameters) or a parameter name of the model
     _C.MODEL.BDAM.GRADNORM.SHARED_PARAM = "auto"
 
     # torch intra-op threads (0: torch's default). On a CPU shared with other jobs, OpenMP threads that spin-wait for
@@ -107,12 +129,21 @@ def add_bdam_config(cfg):
     _C.SOLVER.NUM_THREADS = 0
     _C.SOLVER.LOG_PERIOD = 20              # iterations between progress lines (fast-reid hard-codes 200)
 
-    # Retrieval: dual-encoder similarity for all pairs, then the fusion head re-orders the top-K images per text
+    # Retrieval: dual-encoder similarity for all pairs, then the fusion head re-orders the top-K images per text by
+    # z(fusion logit) + LAMBDA * z(cosine), both standardised within the text's top-K (bdam/rerank.py). K and LAMBDA
+    # are chosen on the validation split from TOPKS x LAMBDAS plus the dual encoder's own order, so the chosen setting
+    # is never below the dual encoder on validation. Without a validation split, TOPK / LAMBDA are used as given.
     _C.TEST.RERANK_T2I = CN()
     _C.TEST.RERANK_T2I.ENABLED = True
-    _C.TEST.RERANK_T2I.TOPK = 32
-    _C.TEST.RERANK_T2I.DUAL_WEIGHT = 0.0   # top-K order key: fusion logit + DUAL_WEIGHT * dual-encoder cosine
-    _C.TEST.RERANK_T2I.CHUNK = 4096        # pairs per fusion forward
+    _C.TEST.RERANK_T2I.TOPKS = (4, 8, 16, 32)
+    _C.TEST.RERANK_T2I.LAMBDAS = (0.0, 0.5, 1.0, 2.0, 4.0)
+    _C.TEST.RERANK_T2I.TOPK = 32           # used when there is no validation split
+    _C.TEST.RERANK_T2I.LAMBDA = 1.0        # used when there is no validation split
+    # identities of the training split evaluated like a test split, to tell a re-ranker that does not learn (no gain
+    # on training identities) from one that does not generalise (gain there, none on unseen ones); 0: off
+    _C.TEST.RERANK_T2I.TRAIN_IDS = 30
+    # pairs per fusion forward; with FUSION.VARIANT "sequence" each pair is L_img + L_txt tokens: use ~256
+    _C.TEST.RERANK_T2I.CHUNK = 4096
     _C.TEST.GATE_HIST = True               # PNG of the gate-weight distributions (paper Fig. 3) per evaluation
     _C.TEST.EVALUATOR = "T2IRetrievalEvaluator"
 
@@ -123,5 +154,8 @@ def add_bdam_config(cfg):
     _C.DATASETS.T2I.ID_TEXT = "caption"    # identity text: "caption" | "identity_description"
     _C.DATASETS.T2I.MISSING_DESCRIPTION = "caption"  # when a description is absent: "caption" (fallback) | "error"
     _C.DATASETS.T2I.TEST_SPLIT = "test"    # "test" | "val" (split evaluated for DATASETS.TESTS)
+    # for a dataset without a val split: this fraction of the training identities (evenly spaced in sorted-id order,
+    # the same for every seed) is held out of training as the validation split; 0: none (bdam/data.py)
+    _C.DATASETS.T2I.VAL_FROM_TRAIN = 0.0
     _C.DATASETS.T2I.CHECK_IMAGES = True    # every annotated image must exist (checked once at load)
     return cfg

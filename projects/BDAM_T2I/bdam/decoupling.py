@@ -7,6 +7,9 @@
       -> global average pooling                       f_id_hat, f_clo_hat  [B, D]
       -> gate g = sigmoid(W_g [f_id_hat; f_clo_hat] + b_g)   [B, D]
       -> f_id^gate = g * f_id_hat,  f_clo^gate = (1 - g) * f_clo_hat
+
+Also returned: ``id_tokens`` [B, L, D], the normalised identity tokens whose mean is f_id_hat (so g * id_tokens are
+the gated identity tokens whose mean is f_id^gate; the "sequence" fusion variant scans them).
 """
 from __future__ import annotations
 
@@ -82,7 +85,8 @@ class BDAM(nn.Module):
             for id_block, clo_block in zip(self.id_cross, self.clo_cross):
                 # both directions read the other branch as it was before this exchange
                 f_id, f_clo = id_block(f_id, f_clo), clo_block(f_clo, f_id)
-        f_id_hat = self.id_norm(f_id).mean(dim=1)
+        id_tokens = self.id_norm(f_id)
+        f_id_hat = id_tokens.mean(dim=1)
         f_clo_hat = self.clo_norm(f_clo).mean(dim=1)
         if self.use_gate:
             g = torch.sigmoid(self.gate(torch.cat([f_id_hat, f_clo_hat], dim=1)))
@@ -90,4 +94,4 @@ class BDAM(nn.Module):
         else:
             g, f_id_gate, f_clo_gate = None, f_id_hat, f_clo_hat
         return {"f_id_hat": f_id_hat, "f_clo_hat": f_clo_hat, "gate": g, "f_id_gate": f_id_gate,
-                "f_clo_gate": f_clo_gate}
+                "f_clo_gate": f_clo_gate, "id_tokens": id_tokens}

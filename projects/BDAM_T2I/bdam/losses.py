@@ -23,16 +23,35 @@ def _same_pid(pids: torch.Tensor) -> torch.Tensor:
     return pids.view(-1, 1) == pids.view(1, -1)
 
 
-def info_nce(img: torch.Tensor, txt: torch.Tensor, pids: torch.Tensor, tau: float) -> torch.Tensor:
-    """Eq. 3, symmetric (image->text and text->image averaged), on L2-normalised features [B, E].
-
-    Target distribution of row i: uniform over the batch entries with pid_i (only j = i when pids are distinct)."""
-    logits = img @ txt.t() / tau
-    pos = _same_pid(pids).float()
+def contrastive(a: torch.Tensor, b: torch.Tensor, positives: torch.Tensor, tau: float) -> torch.Tensor:
+    """Symmetric InfoNCE (a -> b and b -> a averaged) on L2-normalised features [B, E]; positives [B, B] (bool)
+    marks the pairs that match. Target distribution of row i: uniform over its positives (only j = i when they are
+    distinct), which is eq. 3 when every row has one positive."""
+    logits = a @ b.t() / tau
+    pos = positives.float()
     target = pos / pos.sum(dim=1, keepdim=True)
-    i2t = -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-    t2i = -(target.t() * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean()
-    return (i2t + t2i) / 2
+    target_t = pos.t() / pos.t().sum(dim=1, keepdim=True)
+    a2b = -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    b2a = -(target_t * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean()
+    return (a2b + b2a) / 2
+
+
+def info_nce(img: torch.Tensor, txt: torch.Tensor, pids: torch.Tensor, tau: float) -> torch.Tensor:
+    """Eq. 3, symmetric, with the same-pid pairs of the P x K batch as positives."""
+    return contrastive(img, txt, _same_pid(pids), tau)
+
+
+def same_outfit(clo_input_ids: torch.Tensor, clo_attention_mask: torch.Tensor,
+                image_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """[B, B] bool: sample j's clothing text describes sample i's outfit, i.e. it is the clothing text of the same
+    image or the very same text (the captions of one image share its clothing description; on the synthetic
+    clothes-changing domain an outfit's description is the same string in every image of it). Other clothing texts
+    of the same person count as other outfits."""
+    ids = clo_input_ids * clo_attention_mask
+    same = (ids.unsqueeze(1) == ids.unsqueeze(0)).all(dim=2)
+    if image_ids is not None:
+        same = same | (image_ids.view(-1, 1) == image_ids.view(1, -1))
+    return same
 
 
 def batch_hard_triplet(feats: torch.Tensor, pids: torch.Tensor, margin: float) -> torch.Tensor:
@@ -51,15 +70,16 @@ def batch_hard_triplet(feats: torch.Tensor, pids: torch.Tensor, margin: float) -
     return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
 
-def clothing_adversarial(clo_img: torch.Tensor, clo_txt: torch.Tensor, pids: torch.Tensor,
+def clothing_adversarial(clo_img: torch.Tensor, clo_txt: torch.Tensor, positives: torch.Tensor,
                          tau: float) -> torch.Tensor:
     """Eq. 1: E_i[-log(1 - P_pos(i))] with P_pos(i) the softmax probability (over the batch's clothing texts, logits
-    = dot products of L2-normalised features / tau) that visual clothing feature i matches its own clothing text.
+    = dot products of L2-normalised features / tau) that visual clothing feature i matches its own clothing text;
+    positives [B, B] (bool) marks the texts that count as its own (``same_outfit``, or same pid).
 
     Computed as logsumexp(all) - logsumexp(negatives), which is -log(1 - P_pos) without the cancellation near
     P_pos = 1. Rows without a negative in the batch are skipped."""
     logits = clo_img @ clo_txt.t() / tau
-    neg = ~_same_pid(pids)
+    neg = ~positives
     valid = neg.any(dim=1)
     if not valid.any():
         return logits.sum() * 0
@@ -101,6 +121,13 @@ def fusion_matching(scores: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(scores, scores.new_zeros(scores.shape[0], dtype=torch.long))
 
 
+def image_text_matching(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """ITM (ALBEF): binary cross-entropy of the matching logits of N (image, text) pairs against labels [N] (1: the
+    pair matches); the meta-architecture supplies each text's own image, one negative image per text and one
+    negative text per image, negatives drawn from the dual encoder's similarity."""
+    return F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Name -> loss on the meta-architecture's forward state
 # ---------------------------------------------------------------------------------------------------------------
@@ -114,9 +141,26 @@ def Triplet(s, cfg):
     return batch_hard_triplet(s["img_emb"], s["pids"], cfg.TRIPLET.MARGIN) * cfg.TRIPLET.SCALE
 
 
+def _clothing_positives(s, mode: str) -> torch.Tensor:
+    if mode == "outfit":
+        return s["same_outfit"]
+    if mode == "pid":
+        return _same_pid(s["pids"])
+    raise ValueError(f"MODEL.BDAM.LOSSES.ADV.POSITIVES must be 'outfit' or 'pid', got {mode!r}")
+
+
 @LOSS_REGISTRY.register()
 def Adversarial(s, cfg):
-    return clothing_adversarial(s["clo_img"], s["clo_txt"], s["pids"], cfg.ADV.TAU) * cfg.ADV.SCALE
+    positives = _clothing_positives(s, cfg.ADV.POSITIVES)
+    return clothing_adversarial(s["clo_img"], s["clo_txt"].detach(), positives, cfg.ADV.TAU) * cfg.ADV.SCALE
+
+
+@LOSS_REGISTRY.register()
+def ClothingMatch(s, cfg):
+    """Clothing matching (paper Sec. 4.3 / Fig. 1b: the clothing branch is "guided by matching and adversarial
+    losses"; no formula given): eq. 3's symmetric InfoNCE between the clothing feature, through its own projection,
+    and the clothing description, with the same-outfit texts as positives."""
+    return contrastive(s["clo_match_img"], s["clo_txt"], s["same_outfit"], cfg.CLO_MATCH.TAU) * cfg.CLO_MATCH.SCALE
 
 
 @LOSS_REGISTRY.register()
@@ -133,6 +177,8 @@ def GateReg(s, cfg):
 
 @LOSS_REGISTRY.register()
 def FusionMatch(s, cfg):
+    if cfg.FUSION.OBJECTIVE == "itm":
+        return image_text_matching(s["fusion_scores"], s["fusion_labels"]) * cfg.FUSION.SCALE
     return fusion_matching(s["fusion_scores"]) * cfg.FUSION.SCALE
 
 

@@ -2,7 +2,8 @@
 
 Training forward: a batch of (image, identity text, clothing text, pid) -> dict of task losses ("loss_<name>"),
 each already multiplied by its SCALE; the trainer weights them with GradNorm.
-Eval forward: an image batch -> {"img_emb", "img_id", "gate"}; a text batch -> {"txt_emb", "txt_id"}
+Eval forward: an image batch -> {"img_emb", "img_id", "gate"}; a text batch -> {"txt_emb", "txt_id"}; with a fusion
+head also its aligned inputs "fusion_img" / "fusion_txt" (+ "fusion_txt_mask" for the token-level "sequence" variant)
 (see bdam/evaluator.py for how retrieval and re-ranking use them).
 """
 from __future__ import annotations
@@ -20,11 +21,12 @@ from reid_plugins.modeling.hf_encoders import build_bert_encoder, build_vit_enco
 from .config import ALL_LOSSES
 from .decoupling import BDAM
 from .fusion import MambaFusion
-from .losses import get_loss
+from .losses import get_loss, same_outfit
 
 logger = logging.getLogger(__name__)
 
-NEEDS_BDAM = ("Adversarial", "HSIC")
+NEEDS_BDAM = ("Adversarial", "HSIC", "ClothingMatch")
+FUSION_OBJECTIVES = ("listwise", "itm")
 
 
 class TextEncoder(nn.Module):
@@ -49,12 +51,14 @@ class TextEncoder(nn.Module):
             self.bert.eval()
         return self
 
-    def _encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.pool == "cls":
             return hidden[:, 0]
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def _encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self._pool(self.bert(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
 
     def _key(self, ids: torch.Tensor, n: int) -> bytes:
         return ids[:n].cpu().numpy().tobytes()
@@ -88,9 +92,23 @@ class TextEncoder(nn.Module):
         bar.close()
         return len(todo)
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, return_tokens: bool = False):
+        """Pooled features [B, D]; with ``return_tokens`` also the last hidden states [B, W, D] (W <= L: a frozen
+        encoder trims the padding all rows share; they are computed afresh, only the pooled features are cached,
+        since token states of every training text would not fit in memory at CUHK-PEDES scale)."""
         if not self.freeze:
-            return self._encode(ids, mask)
+            hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+            pooled = self._pool(hidden, mask)
+            return (pooled, hidden) if return_tokens else pooled
+        pooled = self._cached(ids, mask)
+        if not return_tokens:
+            return pooled
+        width = int(mask.sum(1).max())
+        with torch.no_grad():
+            hidden = self.bert(input_ids=ids[:, :width], attention_mask=mask[:, :width]).last_hidden_state
+        return pooled, hidden
+
+    def _cached(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lengths = mask.sum(1).tolist()
         keys = [self._key(ids[i], n) for i, n in enumerate(lengths)]
         todo = [i for i, k in enumerate(keys) if k not in self._cache]
@@ -164,7 +182,12 @@ class BDAMT2I(nn.Module):
         self.fusion: Optional[MambaFusion] = None
         if Fu.ENABLED:
             self.fusion = MambaFusion(feat_dim, txt_dim, Fu.DIM, Fu.ALIGN, Fu.GATE, Fu.MAMBA_LAYERS, Fu.D_STATE,
-                                      Fu.D_CONV, Fu.EXPAND, Fu.OUT_DIM, drop)
+                                      Fu.D_CONV, Fu.EXPAND, Fu.OUT_DIM, drop, variant=Fu.VARIANT,
+                                      input_norm=Fu.INPUT_NORM, bidirectional=Fu.BIDIRECTIONAL)
+        if "ClothingMatch" in B.LOSSES.NAME and M.ENABLED:
+            # its own projection: eq. 1 pushes clo_proj's output away from the clothing text, matching pulls this one
+            # towards it; on one shared projection the two would cancel (their sum is minimal at P_pos = 1/2)
+            self.clo_match_proj = nn.Linear(M.DIM, txt_dim)
 
         self.loss_cfg = B.LOSSES
         self.loss_names = tuple(B.LOSSES.NAME)
@@ -179,6 +202,14 @@ class BDAMT2I(nn.Module):
                 raise ValueError("MODEL.BDAM.LOSSES.NAME has 'FusionMatch' but MODEL.BDAM.FUSION.ENABLED is False")
         if not self.loss_names:
             raise ValueError("MODEL.BDAM.LOSSES.NAME is empty")
+        if B.LOSSES.FUSION.OBJECTIVE not in FUSION_OBJECTIVES:
+            raise ValueError(f"MODEL.BDAM.LOSSES.FUSION.OBJECTIVE must be one of {FUSION_OBJECTIVES}, got "
+                             f"{B.LOSSES.FUSION.OBJECTIVE!r}")
+        if B.LOSSES.ADV.POSITIVES not in ("outfit", "pid"):
+            raise ValueError(f"MODEL.BDAM.LOSSES.ADV.POSITIVES must be 'outfit' or 'pid', got "
+                             f"{B.LOSSES.ADV.POSITIVES!r}")
+        self.fusion_objective = B.LOSSES.FUSION.OBJECTIVE
+        self.itm_tau = B.LOSSES.FUSION.ITM_TAU
         self.num_negatives = B.LOSSES.FUSION.NUM_NEGATIVES
         self.detach_fusion_inputs = B.FUSION.DETACH_INPUTS
         self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, -1, 1, 1), False)
@@ -188,74 +219,152 @@ class BDAMT2I(nn.Module):
     def device(self):
         return self.pixel_mean.device
 
-    def gradnorm_shared_parameter(self, name: str = "auto") -> nn.Parameter:
-        """The layer GradNorm measures task gradients on: the last layer every task's loss reaches."""
+    def gradnorm_shared_parameters(self, name: str = "auto", losses=None):
+        """(label, parameters) GradNorm measures the task gradients on. "auto": the last parameterised layer, in
+        forward order, that every loss in ``losses`` reaches (found from their autograd graphs); otherwise a module
+        name (its own parameters) or a parameter name."""
         if name == "auto":
-            enc = self.image_encoder
-            layers = enc.layers if hasattr(enc, "layers") else enc.encoder.layer  # transformers 5 / 4 layouts
-            return [m for m in layers[-1].modules() if isinstance(m, nn.Linear)][-1].weight  # MLP output proj
-        params = dict(self.named_parameters())
-        if name not in params:
-            raise KeyError(f"MODEL.BDAM.GRADNORM.SHARED_PARAM: no parameter {name!r} in BDAMT2I (e.g. "
-                           f"{list(params)[-3:]})")
-        return params[name]
+            if losses is None:
+                raise ValueError("GradNorm's shared layer 'auto' is found from the task losses of a training step")
+            from reid_plugins.solver.gradnorm import last_shared_layer
+
+            return last_shared_layer(losses, self.named_parameters())
+        modules, params = dict(self.named_modules()), dict(self.named_parameters())
+        if name in params:
+            return name, [params[name]]
+        if name in modules and name:
+            own = [p for p in modules[name].parameters(recurse=False) if p.requires_grad]
+            if own:
+                return name, own
+        raise KeyError(f"MODEL.BDAM.GRADNORM.SHARED_PARAM: no parameter or parameterised module {name!r} in BDAMT2I "
+                       f"(e.g. {list(params)[-3:]}, or 'auto')")
 
     # ------------------------------------------------------------------------------------------------------------
-    def encode_image(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def encode_image(self, images: torch.Tensor, tokens: bool = False) -> Dict[str, torch.Tensor]:
+        """Image features; ``tokens``: also the gated identity tokens [B, L, D] ("id_tokens_gate", mean f_id^gate)
+        for the token-level fusion."""
         x = (images.to(self.device) - self.pixel_mean) / self.pixel_std
-        tokens = self.image_encoder(pixel_values=x).last_hidden_state[:, 1:]  # all patch tokens, no [CLS]
+        patches = self.image_encoder(pixel_values=x).last_hidden_state[:, 1:]  # all patch tokens, no [CLS]
         if self.bdam is not None:
-            out = self.bdam(tokens)
+            out = self.bdam(patches)
+            id_tokens = out.pop("id_tokens")
+            if tokens:
+                gate = out["gate"]
+                out["id_tokens_gate"] = id_tokens if gate is None else gate.unsqueeze(1) * id_tokens
         else:
-            out = {"f_id_gate": self.base_proj(tokens.mean(dim=1)), "gate": None}
+            out = {"f_id_gate": self.base_proj(patches.mean(dim=1)), "gate": None}
+            if tokens:  # a linear map commutes with the mean: these tokens average to f_id_gate
+                out["id_tokens_gate"] = self.base_proj(patches)
         out["img_emb"] = F.normalize(self.img_embed(self.img_norm(out["f_id_gate"])), dim=1)
         return out
 
-    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> Dict[str, torch.Tensor]:
-        f = self.txt_norm(self.text_encoder(ids.to(self.device), mask.to(self.device)))
-        return {"txt_id": f, "txt_emb": F.normalize(self.txt_embed(f), dim=1)}
+    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor, tokens: bool = False) -> Dict[str, torch.Tensor]:
+        """Text features; ``tokens``: also the token states "txt_tokens" [B, W, D] and their mask "txt_mask"."""
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        out = {}
+        if tokens:
+            f, hidden = self.text_encoder(ids, mask, return_tokens=True)
+            out.update(txt_tokens=hidden, txt_mask=mask[:, :hidden.shape[1]])
+        else:
+            f = self.text_encoder(ids, mask)
+        f = self.txt_norm(f)
+        out.update(txt_id=f, txt_emb=F.normalize(self.txt_embed(f), dim=1))
+        return out
+
+    @property
+    def fusion_uses_tokens(self) -> bool:
+        return self.fusion is not None and self.fusion.uses_tokens
 
     def forward(self, batched_inputs):
         if not self.training:
-            if "images" in batched_inputs:
-                out = self.encode_image(batched_inputs["images"])
-                res = {"img_emb": out["img_emb"], "img_id": out["f_id_gate"]}
-                if out.get("gate") is not None:
-                    res["gate"] = out["gate"]
-                return res
-            t = self.encode_text(batched_inputs["input_ids"], batched_inputs["attention_mask"])
-            return {"txt_emb": t["txt_emb"], "txt_id": t["txt_id"]}
-        state = self.encode_image(batched_inputs["images"])
-        text = self.encode_text(batched_inputs["id_input_ids"], batched_inputs["id_attention_mask"])
-        state.update(text)
+            return self._inference(batched_inputs)
+        use_tokens = self.fusion_uses_tokens and "FusionMatch" in self.loss_names
+        state = self.encode_image(batched_inputs["images"], tokens=use_tokens)
+        state.update(self.encode_text(batched_inputs["id_input_ids"], batched_inputs["id_attention_mask"],
+                                      tokens=use_tokens))
         state["pids"] = batched_inputs["targets"].to(self.device)
-        if "Adversarial" in self.loss_names:
-            clo = self.txt_norm(self.text_encoder(batched_inputs["clo_input_ids"].to(self.device),
-                                                  batched_inputs["clo_attention_mask"].to(self.device)))
-            # the clothing text is the target of L_adv, not something it may move: pushing the shared text encoder
-            # away from its own clothing descriptions would corrupt the identity text features
-            state["clo_txt"] = F.normalize(clo.detach(), dim=1)
-            state["clo_img"] = F.normalize(self.clo_proj(state["f_clo_hat"]), dim=1)
+        if any(n in self.loss_names for n in ("Adversarial", "ClothingMatch")):
+            clo_ids = batched_inputs["clo_input_ids"].to(self.device)
+            clo_mask = batched_inputs["clo_attention_mask"].to(self.device)
+            clo = self.txt_norm(self.text_encoder(clo_ids, clo_mask))
+            # L_adv uses it detached (losses.py): the clothing text is the target of eq. 1, not something it may
+            # move; pushing the shared text encoder away from its own clothing descriptions would corrupt the
+            # identity text features. Clothing matching may move it (both sides are aligned, Fig. 1b)
+            state["clo_txt"] = F.normalize(clo, dim=1)
+            image_ids = batched_inputs.get("image_ids")
+            state["same_outfit"] = same_outfit(clo_ids, clo_mask,
+                                               None if image_ids is None else torch.as_tensor(image_ids).to(self.device))
+            if "Adversarial" in self.loss_names:
+                state["clo_img"] = F.normalize(self.clo_proj(state["f_clo_hat"]), dim=1)
+            if "ClothingMatch" in self.loss_names:
+                state["clo_match_img"] = F.normalize(self.clo_match_proj(state["f_clo_hat"]), dim=1)
         if self.fusion is not None and ("FusionMatch" in self.loss_names or "GateReg" in self.loss_names):
-            fused = self._fusion_candidates(state)
-            state["fusion_scores"] = fused["score"]
-            state["fusion_weights"] = fused["weights"]
+            state.update(self._fusion_candidates(state))
         return {f"loss_{name.lower()}": get_loss(name)(state, self.loss_cfg) for name in self.loss_names}
 
-    def _fusion_candidates(self, state) -> Dict[str, torch.Tensor]:
-        """Per text: its own image and the M images of other identities the dual encoder ranks highest."""
-        pids = state["pids"]
-        b = len(pids)
-        with torch.no_grad():
-            sim = state["txt_emb"] @ state["img_emb"].t()
-            sim = sim.masked_fill(pids.view(-1, 1) == pids.view(1, -1), float("-inf"))
-            m = min(self.num_negatives, int((pids.view(-1, 1) != pids.view(1, -1)).sum(1).min()))
-            neg = sim.topk(m, dim=1).indices if m > 0 else sim.new_zeros((b, 0), dtype=torch.long)
-        img_idx = torch.cat([torch.arange(b, device=pids.device).view(-1, 1), neg], dim=1)  # [B, 1 + M]
-        txt_idx = torch.arange(b, device=pids.device).view(-1, 1).expand_as(img_idx)
-        f_img, f_txt = state["f_id_gate"], state["txt_id"]
+    def _inference(self, batched_inputs) -> Dict[str, torch.Tensor]:
+        tokens = self.fusion_uses_tokens
+        if "images" in batched_inputs:
+            out = self.encode_image(batched_inputs["images"], tokens=tokens)
+            res = {"img_emb": out["img_emb"], "img_id": out["f_id_gate"]}
+            if out.get("gate") is not None:
+                res["gate"] = out["gate"]
+            if self.fusion is not None:
+                res["fusion_img"] = self.fusion.align_images(out["id_tokens_gate"] if tokens else out["f_id_gate"])
+            return res
+        t = self.encode_text(batched_inputs["input_ids"], batched_inputs["attention_mask"], tokens=tokens)
+        res = {"txt_emb": t["txt_emb"], "txt_id": t["txt_id"]}
+        if self.fusion is not None:
+            if tokens:
+                res["fusion_txt"] = self.fusion.align_texts(t["txt_tokens"], t["txt_mask"])
+                res["fusion_txt_mask"] = t["txt_mask"]
+            else:
+                res["fusion_txt"] = self.fusion.align_texts(t["txt_id"])
+        return res
+
+    # ------------------------------------------------------------------------------------------------ fusion
+    def _fusion_inputs(self, state):
+        """The head's aligned inputs for every image and text of the batch (detached from the encoders by default)."""
+        if self.fusion.uses_tokens:
+            f_img, f_txt, mask = state["id_tokens_gate"], state["txt_tokens"], state["txt_mask"]
+        else:
+            f_img, f_txt, mask = state["f_id_gate"], state["txt_id"], None
         if self.detach_fusion_inputs:
             f_img, f_txt = f_img.detach(), f_txt.detach()
-        f_img, f_txt = self.fusion.align_img(f_img), self.fusion.align_txt(f_txt)
-        out = self.fusion.fuse(f_img[img_idx.reshape(-1)], f_txt[txt_idx.reshape(-1)])
-        return {"score": out["score"].view(b, -1), "weights": out["weights"]}
+        return self.fusion.align_images(f_img), self.fusion.align_texts(f_txt, mask), mask
+
+    def _fuse_pairs(self, a_img, a_txt, mask, img_idx, txt_idx):
+        return self.fusion.fuse(a_img[img_idx], a_txt[txt_idx], None if mask is None else mask[txt_idx])
+
+    def _fusion_candidates(self, state) -> Dict[str, torch.Tensor]:
+        """Listwise: per text, its own image and the M images of other identities the dual encoder ranks highest
+        (scores [B, 1 + M]). ITM: each text's own image, one negative image per text and one negative text per
+        image, drawn with probability softmax(similarity / ITM_TAU) over other identities (scores and labels [3B])."""
+        pids = state["pids"]
+        b = len(pids)
+        arange = torch.arange(b, device=pids.device)
+        other = pids.view(-1, 1) != pids.view(1, -1)
+        a_img, a_txt, mask = self._fusion_inputs(state)
+        with torch.no_grad():
+            sim = state["txt_emb"] @ state["img_emb"].t()                      # [text, image]
+        if self.fusion_objective == "itm":
+            with torch.no_grad():
+                logits = (sim / self.itm_tau).masked_fill(~other, float("-inf"))
+                usable = other.any(dim=1)
+                if not bool(usable.all()):
+                    raise ValueError("ITM needs an image of another identity for every text of the batch")
+                neg_img = torch.multinomial(torch.softmax(logits, dim=1), 1).squeeze(1)      # per text
+                neg_txt = torch.multinomial(torch.softmax(logits.t(), dim=1), 1).squeeze(1)  # per image
+            img_idx = torch.cat([arange, neg_img, arange])
+            txt_idx = torch.cat([arange, arange, neg_txt])
+            out = self._fuse_pairs(a_img, a_txt, mask, img_idx, txt_idx)
+            labels = torch.cat([torch.ones(b, device=pids.device), torch.zeros(2 * b, device=pids.device)])
+            return {"fusion_scores": out["score"], "fusion_labels": labels, "fusion_weights": out["weights"]}
+        with torch.no_grad():
+            m = min(self.num_negatives, int(other.sum(1).min()))
+            neg = (sim.masked_fill(~other, float("-inf")).topk(m, dim=1).indices if m > 0
+                   else sim.new_zeros((b, 0), dtype=torch.long))
+        img_idx = torch.cat([arange.view(-1, 1), neg], dim=1)  # [B, 1 + M]
+        txt_idx = arange.view(-1, 1).expand_as(img_idx)
+        out = self._fuse_pairs(a_img, a_txt, mask, img_idx.reshape(-1), txt_idx.reshape(-1))
+        return {"fusion_scores": out["score"].view(b, -1), "fusion_weights": out["weights"]}

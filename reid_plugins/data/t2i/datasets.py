@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, NamedTuple, Optional
 
 from fastreid.data.datasets import DATASET_REGISTRY
@@ -42,6 +42,18 @@ class T2ISplit:
     @property
     def num_pids(self) -> int:
         return len(set(self.image_pids))
+
+
+def _evaluation_split(entries) -> T2ISplit:
+    split = T2ISplit()
+    for e in entries:
+        split.img_paths.append(e.img_path)
+        split.image_pids.append(e.pid)
+        for caption in e.captions:
+            split.captions.append(caption)
+            split.caption_pids.append(e.pid)
+            split.caption_image_index.append(len(split.img_paths) - 1)
+    return split
 
 
 class T2IDataset:
@@ -98,21 +110,45 @@ class T2IDataset:
                 self.train.append(T2ISample(e.img_path, pid_map[e.pid], image_id, caption,
                                             e.identity_description, e.clothing_description))
         self.train_pid_map = pid_map
-        for name in ("val", "test"):
-            split: T2ISplit = getattr(self, name)
-            for e in entries:
-                if e.split != name:
-                    continue
-                split.img_paths.append(e.img_path)
-                split.image_pids.append(e.pid)
-                for caption in e.captions:
-                    split.captions.append(caption)
-                    split.caption_pids.append(e.pid)
-                    split.caption_image_index.append(len(split.img_paths) - 1)
+        self.val = _evaluation_split(e for e in entries if e.split == "val")
+        self.test = _evaluation_split(e for e in entries if e.split == "test")
 
     @property
     def num_train_pids(self) -> int:
         return len(self.train_pid_map)
+
+    @staticmethod
+    def _evenly_spaced(pids: List[int], n: int) -> List[int]:
+        return [pids[i * len(pids) // n] for i in range(n)]
+
+    def hold_out_validation(self, fraction: float) -> List[int]:
+        """For a dataset without a val split: move ``fraction`` of the training identities (at least one; evenly
+        spaced in sorted raw-id order, so the same ones whatever the seed) into a new val split, out of training.
+        Returns their raw ids (empty when the dataset has its own val split or fraction is 0)."""
+        if not 0 <= fraction < 1:
+            raise ValueError(f"{type(self).__name__}: the fraction of training identities held out for validation "
+                             f"must be in [0, 1), got {fraction!r}")
+        if fraction == 0 or self.val.img_paths:
+            return []
+        pids = sorted({e.pid for e in self.entries if e.split == "train"})
+        n = max(1, round(fraction * len(pids)))
+        if n >= len(pids):
+            raise ValueError(f"{type(self).__name__}: holding out {n} of {len(pids)} training identities for "
+                             f"validation leaves none to train on (fraction {fraction})")
+        held = set(self._evenly_spaced(pids, n))
+        self.entries = [replace(e, split="val") if e.split == "train" and e.pid in held else e for e in self.entries]
+        self.train = []
+        self._build(self.entries)
+        logger.info("%s: %d of %d training identities held out as the val split", type(self).__name__, n,
+                    len(pids))
+        return sorted(held)
+
+    def train_identity_split(self, num_ids: int) -> T2ISplit:
+        """``num_ids`` training identities (evenly spaced in sorted raw-id order) as an evaluation split: their
+        training images as the gallery and their captions as the queries (raw ids, as in val / test)."""
+        pids = sorted({e.pid for e in self.entries if e.split == "train"})
+        keep = set(self._evenly_spaced(pids, min(int(num_ids), len(pids)))) if num_ids > 0 else set()
+        return _evaluation_split(e for e in self.entries if e.split == "train" and e.pid in keep)
 
     def split(self, name: str) -> T2ISplit:
         if name not in ("val", "test"):

@@ -4,11 +4,14 @@ Training sample (one caption of one image), collated by fast-reid's ``fast_batch
 
     {"images": float [3, H, W] (0-255, fast-reid convention), "targets": pid,
      "id_input_ids" / "id_attention_mask": long [L]   identity text (the caption, or the identity description)
-     "clo_input_ids" / "clo_attention_mask": long [L] clothing text (the clothing description), "img_paths": str}
+     "clo_input_ids" / "clo_attention_mask": long [L] clothing text (the clothing description), "img_paths": str,
+     "image_ids": the image's running index (distinct across the combined datasets)}
 
 Evaluation: :class:`T2ITestSet` holds the gallery images then the query captions; :class:`ModalityBatchSampler`
 never mixes the two in one batch, so a batch has either ``images`` or ``input_ids`` / ``attention_mask``, plus
-``pids`` and ``index`` (position within its modality).
+``pids`` and ``index`` (position within its modality). :class:`T2IEvalSet` chains several named splits (e.g. test,
+val and some training identities) into one loader; its items also carry ``part`` (the split's name) and no batch
+mixes parts.
 """
 from __future__ import annotations
 
@@ -34,6 +37,10 @@ class T2ITokenizer:
             raise ValueError(f"text length must be >= 3 ([CLS] token [SEP]), got {max_length}")
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
+
+    def lengths(self, texts) -> List[int]:
+        """Untruncated token counts ([CLS] and [SEP] included) of the texts."""
+        return [len(ids) for ids in self.tokenizer(list(texts), truncation=False)["input_ids"]]
 
     def __call__(self, texts):
         single = isinstance(texts, str)
@@ -81,10 +88,10 @@ class T2ITrainSet(Dataset):
     def __init__(self, datasets: Sequence[T2IDataset], transform, tokenizer: T2ITokenizer,
                  id_text: str = "caption", missing_description: str = "caption"):
         self.samples: List[T2ISample] = []
-        offset = 0
+        offset = image_offset = 0
         id_texts, clo_texts = [], []
         for ds in datasets:
-            shifted = [s._replace(pid=s.pid + offset) for s in ds.train]
+            shifted = [s._replace(pid=s.pid + offset, image_id=s.image_id + image_offset) for s in ds.train]
             if not shifted:
                 raise ValueError(f"{type(ds).__name__}: {ds.annotation_path} has no 'train' entries")
             a, b = resolve_texts(shifted, id_text, missing_description, ds.annotation_path)
@@ -92,6 +99,7 @@ class T2ITrainSet(Dataset):
             id_texts.extend(a)
             clo_texts.extend(b)
             offset += ds.num_train_pids
+            image_offset += 1 + max(s.image_id for s in ds.train)
         self.id_texts, self.clo_texts = id_texts, clo_texts
         self.num_classes = offset
         self.transform = transform
@@ -110,14 +118,16 @@ class T2ITrainSet(Dataset):
         id_ids, id_mask = self.tokenizer(self.id_texts[i])
         clo_ids, clo_mask = self.tokenizer(self.clo_texts[i])
         return {"images": img, "targets": s.pid, "id_input_ids": id_ids, "id_attention_mask": id_mask,
-                "clo_input_ids": clo_ids, "clo_attention_mask": clo_mask, "img_paths": s.img_path}
+                "clo_input_ids": clo_ids, "clo_attention_mask": clo_mask, "img_paths": s.img_path,
+                "image_ids": s.image_id}
 
 
 class T2ITestSet(Dataset):
     """Gallery images (indices 0..num_images-1) followed by query captions."""
 
-    def __init__(self, split: T2ISplit, transform, tokenizer: T2ITokenizer):
+    def __init__(self, split: T2ISplit, transform, tokenizer: T2ITokenizer, part: Optional[str] = None):
         self.split = split
+        self.part = part  # if given, every item carries it as "part"
         self.transform = transform
         self.tokenizer = tokenizer
         self.num_images = len(split.img_paths)
@@ -131,41 +141,79 @@ class T2ITestSet(Dataset):
             img = load_image(self.split.img_paths[i])
             if self.transform is not None:
                 img = self.transform(img)
-            return {"images": img, "pids": self.split.image_pids[i], "index": i}
-        j = i - self.num_images
-        ids, mask = self.tokenizer(self.split.captions[j])
-        return {"input_ids": ids, "attention_mask": mask, "pids": self.split.caption_pids[j], "index": j}
+            item = {"images": img, "pids": self.split.image_pids[i], "index": i}
+        else:
+            j = i - self.num_images
+            ids, mask = self.tokenizer(self.split.captions[j])
+            item = {"input_ids": ids, "attention_mask": mask, "pids": self.split.caption_pids[j], "index": j}
+        if self.part is not None:
+            item["part"] = self.part
+        return item
 
 
-class ModalityBatchSampler(Sampler):
-    """Sequential batches over a T2ITestSet that never mix images and captions."""
+class T2IEvalSet(torch.utils.data.ConcatDataset):
+    """Named splits one after the other, each as a T2ITestSet whose items carry "part": its name."""
 
-    def __init__(self, num_images: int, num_texts: int, batch_size: int):
+    def __init__(self, parts: Dict[str, T2ISplit], transform, tokenizer: T2ITokenizer):
+        if not parts:
+            raise ValueError("T2IEvalSet needs at least one split")
+        super().__init__([T2ITestSet(split, transform, tokenizer, part=name) for name, split in parts.items()])
+        self.part_names = list(parts)
+        self.tokenizer = tokenizer
+
+    @property
+    def captions(self) -> List[str]:
+        return [c for part in self.datasets for c in part.split.captions]
+
+    @property
+    def num_texts(self) -> int:
+        return sum(part.num_texts for part in self.datasets)
+
+    def segment_sizes(self) -> List[int]:
+        """Images then captions of each part: the runs a batch must not cross."""
+        return [n for part in self.datasets for n in (part.num_images, part.num_texts)]
+
+
+class SegmentBatchSampler(Sampler):
+    """Sequential batches over consecutive segments of the given sizes; no batch crosses a segment boundary."""
+
+    def __init__(self, sizes: Sequence[int], batch_size: int):
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
-        self.num_images, self.num_texts, self.batch_size = num_images, num_texts, batch_size
+        self.sizes, self.batch_size = [int(n) for n in sizes], batch_size
 
     def _batches(self) -> Iterator[List[int]]:
-        for start, stop in ((0, self.num_images), (self.num_images, self.num_images + self.num_texts)):
+        start = 0
+        for size in self.sizes:
+            stop = start + size
             for b in range(start, stop, self.batch_size):
                 yield list(range(b, min(b + self.batch_size, stop)))
+            start = stop
 
     def __iter__(self):
         return self._batches()
 
     def __len__(self) -> int:
-        bs = self.batch_size
-        return -(-self.num_images // bs) + -(-self.num_texts // bs)
+        return sum(-(-n // self.batch_size) for n in self.sizes)
 
 
-def build_t2i_test_loader(split: T2ISplit, transform, tokenizer: T2ITokenizer, batch_size: int,
+class ModalityBatchSampler(SegmentBatchSampler):
+    """Sequential batches over a T2ITestSet that never mix images and captions."""
+
+    def __init__(self, num_images: int, num_texts: int, batch_size: int):
+        super().__init__((num_images, num_texts), batch_size)
+        self.num_images, self.num_texts = num_images, num_texts
+
+
+def build_t2i_eval_loader(parts: Dict[str, T2ISplit], transform, tokenizer: T2ITokenizer, batch_size: int,
                           num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """One loader over several named splits (T2IEvalSet); batches never mix parts or modalities."""
     from fastreid.data.build import fast_batch_collator
 
-    test_set = T2ITestSet(split, transform, tokenizer)
-    return torch.utils.data.DataLoader(
-        test_set, batch_sampler=ModalityBatchSampler(test_set.num_images, test_set.num_texts, batch_size),
-        num_workers=num_workers, collate_fn=fast_batch_collator)
+    eval_set = T2IEvalSet(parts, transform, tokenizer)
+    return torch.utils.data.DataLoader(eval_set, batch_sampler=SegmentBatchSampler(eval_set.segment_sizes(),
+                                                                                   batch_size),
+                                       num_workers=num_workers, collate_fn=fast_batch_collator)
 
 
 def build_t2i_train_loader(train_set: T2ITrainSet, *, total_batch_size: int, num_instance: int,

@@ -13,6 +13,8 @@ from bdam_tiny import CONFIGS, tiny_cfg
 from reid_plugins.config import flatten_cfg
 from reid_plugins.losses import hsic_linear
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 P, K, L = 3, 2, 12  # identities x captions per batch, text length (TINY_TEXT)
 
 
@@ -88,28 +90,62 @@ def test_eval_outputs_shapes_norms_and_gate_range():
     assert fused["score"].shape == (n,) and fused["final"].shape == (n, 8)
 
 
-def test_gradnorm_shared_layer_is_reached_by_every_task():
-    model = _model().train()
-    shared = model.gradnorm_shared_parameter("auto")
-    assert shared is model.image_encoder.layers[-1].mlp.fc2.weight  # last ViT layer's MLP output projection
+TASKS = ("loss_infonce", "loss_triplet", "loss_adversarial", "loss_hsic")
+
+
+@pytest.mark.parametrize("extra, layer", [
+    # the four tasks of eq. 6 all reach the clothing branch's final LayerNorm: InfoNCE / triplet / HSIC through the
+    # gate's input f_clo_hat, L_adv directly; the identity branch's norm and the gate are not reached by L_adv
+    ((), "bdam.clo_norm"),
+    # without the gate, identity and clothing outputs meet only below the cross-attention: the last shared layer is
+    # the clothing branch's last self-attention layer (its MLP output projection, the layer's last operation)
+    (("MODEL.BDAM.MODULE.GATE", "False", "MODEL.BDAM.LOSSES.NAME", '("InfoNCE", "Triplet", "Adversarial", "HSIC")'),
+     "bdam.clo_layers.0.linear2"),
+])
+def test_gradnorm_shared_layer_is_the_last_layer_every_task_reaches(extra, layer):
+    model = _model(*extra).train()
     losses = model(_batch())
-    for name, value in losses.items():
-        if name in ("loss_gatereg", "loss_fusionmatch"):
-            continue  # not GradNorm tasks (config.py)
-        (grad,) = torch.autograd.grad(value, shared, retain_graph=True)
-        assert grad.abs().sum() > 0, name
-    named = "bdam.gate.weight"
-    assert model.gradnorm_shared_parameter(named) is model.bdam.gate.weight
-    with pytest.raises(KeyError, match="no parameter 'nope'"):
-        model.gradnorm_shared_parameter("nope")
+    tasks = [losses[k] for k in TASKS]
+    label, params = model.gradnorm_shared_parameters("auto", tasks)
+    assert label == layer
+    module = dict(model.named_modules())[layer]
+    assert {id(p) for p in params} == {id(p) for p in module.parameters(recurse=False)}
+    for name, value in zip(TASKS, tasks):
+        grads = torch.autograd.grad(value, params, retain_graph=True)
+        assert all(g.abs().sum() > 0 for g in grads), name
+    # every layer used after it in the forward pass misses at least one task
+    named = dict(model.named_parameters())
+    later = ["bdam.gate.weight", "img_embed.weight", "clo_proj.weight"] if layer == "bdam.clo_norm" else \
+        ["bdam.clo_cross.0.mlp.3.weight", "bdam.id_norm.weight", "img_embed.weight"]
+    for pname in later:
+        missed = [n for n, v in zip(TASKS, tasks)
+                  if torch.autograd.grad(v, named[pname], retain_graph=True, allow_unused=True)[0] is None]
+        assert missed, pname
 
 
-def test_gradnorm_balances_the_papers_tasks_only():
+def test_gradnorm_shared_parameters_by_name():
+    model = _model()
+    assert model.gradnorm_shared_parameters("bdam.gate.weight") == ("bdam.gate.weight", [model.bdam.gate.weight])
+    label, params = model.gradnorm_shared_parameters("bdam.gate")
+    assert label == "bdam.gate" and [id(p) for p in params] == [id(model.bdam.gate.weight), id(model.bdam.gate.bias)]
+    with pytest.raises(KeyError, match="no parameter or parameterised module 'nope'"):
+        model.gradnorm_shared_parameters("nope")
+    with pytest.raises(ValueError, match="found from the task losses"):
+        model.gradnorm_shared_parameters("auto")
+
+
+def test_gradnorm_balances_the_papers_tasks_as_eq5_by_default():
     from bdam.trainer import build_gradnorm
 
     cfg = tiny_cfg()
-    _, keys = build_gradnorm(cfg, _model())
-    assert keys == ["loss_infonce", "loss_triplet", "loss_adversarial", "loss_hsic"]  # paper Sec. 4.1
+    gn, keys = build_gradnorm(cfg, _model())
+    assert keys == list(TASKS)  # eq. 6 (Sec. 3.5)
+    assert gn.reference == "first" and gn.alpha == 1.0 and gn.objective_weight == 1.5  # eq. 5 / eq. 6
+    cm = tiny_cfg(extra=["MODEL.BDAM.LOSSES.NAME", '("InfoNCE", "Triplet", "Adversarial", "HSIC", "ClothingMatch")',
+                         "MODEL.BDAM.GRADNORM.REFERENCE", "mean", "MODEL.BDAM.GRADNORM.TARGET_EXPONENT", "1.5"])
+    gn, keys = build_gradnorm(cm, build_model(cm))
+    assert keys == list(TASKS) + ["loss_clothingmatch"]
+    assert gn.reference == "mean" and gn.alpha == 1.5  # standard GradNorm
 
 
 @pytest.mark.parametrize("detach", [True, False])
@@ -191,6 +227,10 @@ def test_image_feature_norm_standardises_the_identity_feature_before_the_embeddi
     (("MODEL.BDAM.TEXT.FEAT_NORM", "zscore"), ValueError, "FEAT_NORM must be 'none' or 'bn'"),
     (("MODEL.BDAM.IMAGE.FEAT_NORM", "l2"), ValueError, "IMAGE.FEAT_NORM must be 'none' or 'bn'"),
     (("MODEL.BDAM.TEXT.POOL", "max"), ValueError, "POOL must be 'cls' or 'mean'"),
+    (("MODEL.BDAM.LOSSES.FUSION.OBJECTIVE", "pairwise"), ValueError, "OBJECTIVE must be one of"),
+    (("MODEL.BDAM.LOSSES.ADV.POSITIVES", "image"), ValueError, "POSITIVES must be 'outfit' or 'pid'"),
+    (("MODEL.BDAM.FUSION.VARIANT", "tokens4"), ValueError, "VARIANT must be one of"),
+    (("MODEL.BDAM.FUSION.INPUT_NORM", "zscore"), ValueError, "INPUT_NORM must be one of"),
 ])
 def test_inconsistent_configs_fail_with_the_key(opts, error, match):
     with pytest.raises(error, match=match):
@@ -205,3 +245,109 @@ def test_clothes_changing_config_is_synth_t2i_on_domain_e():
     differ = {k for k in flat_cc if flat_cc[k] != flat_base.get(k)}
     assert differ == {"DATASETS.NAMES", "DATASETS.TESTS", "OUTPUT_DIR"}
 
+
+
+def test_sequence_fusion_scans_gated_identity_tokens_and_text_tokens():
+    model = _model("MODEL.BDAM.FUSION.VARIANT", "sequence", "MODEL.BDAM.FUSION.BIDIRECTIONAL", "True").eval()
+    batch = _batch()
+    n = P * K
+    with torch.no_grad():
+        img = model({"images": batch["images"]})
+        txt = model({"input_ids": batch["id_input_ids"], "attention_mask": batch["id_attention_mask"]})
+        parts = model.encode_image(batch["images"], tokens=True)
+    tokens = (64 // 16) * (32 // 16)
+    assert img["fusion_img"].shape == (n, tokens, 16) and txt["fusion_txt"].shape == (n, L, 16)
+    assert torch.equal(txt["fusion_txt_mask"], batch["id_attention_mask"])
+    # the gated identity tokens average to f_id^gate, the feature the dual encoder and the other variants use
+    torch.testing.assert_close(parts["id_tokens_gate"].mean(1), parts["f_id_gate"])
+    torch.testing.assert_close(img["fusion_img"], model.fusion.align_images(parts["id_tokens_gate"]))
+    assert (txt["fusion_txt"][1, 7:] == 0).all()  # padding of the padded text
+    scores = model.fusion.fuse(img["fusion_img"], txt["fusion_txt"], txt["fusion_txt_mask"])["score"]
+    assert scores.shape == (n,) and torch.isfinite(scores).all()
+    losses = model.train()(batch)
+    assert torch.isfinite(losses["loss_fusionmatch"])
+    grads = torch.autograd.grad(losses["loss_fusionmatch"], list(model.fusion.mamba_backward.parameters()),
+                                allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)  # the backward scan is trained too
+
+
+def test_itm_pairs_own_images_with_sampled_negatives_of_other_identities(monkeypatch):
+    model = _model("MODEL.BDAM.LOSSES.FUSION.OBJECTIVE", "itm").train()
+    captured = {}
+    fuse_pairs = model._fuse_pairs
+
+    def spy(a_img, a_txt, mask, img_idx, txt_idx):
+        captured["img"], captured["txt"] = img_idx.clone(), txt_idx.clone()
+        return fuse_pairs(a_img, a_txt, mask, img_idx, txt_idx)
+
+    monkeypatch.setattr(model, "_fuse_pairs", spy)
+    batch = _batch()
+    state = {**model.encode_image(batch["images"]),
+             **model.encode_text(batch["id_input_ids"], batch["id_attention_mask"]), "pids": batch["targets"]}
+    out = model._fusion_candidates(state)
+    n = P * K
+    assert out["fusion_scores"].shape == (3 * n,) and out["fusion_labels"].tolist() == [1.0] * n + [0.0] * (2 * n)
+    pids = batch["targets"]
+    img, txt = captured["img"], captured["txt"]
+    assert torch.equal(img[:n], torch.arange(n)) and torch.equal(txt[:n], torch.arange(n))   # own pairs
+    assert (pids[img[n:]] != pids[txt[n:]]).all()                                             # negatives
+    assert torch.equal(txt[n:2 * n], torch.arange(n)) and torch.equal(img[2 * n:], torch.arange(n))
+    loss = model(batch)["loss_fusionmatch"]
+    assert torch.isfinite(loss) and loss > 0
+
+
+def test_clothing_matching_pulls_its_own_projection_towards_the_clothing_text():
+    names = '("InfoNCE", "Triplet", "Adversarial", "HSIC", "ClothingMatch")'
+    model = _model("MODEL.BDAM.LOSSES.NAME", names, "MODEL.BDAM.FUSION.ENABLED", "False").train()
+    assert hasattr(model, "clo_match_proj") and not hasattr(_model(), "clo_match_proj")
+    batch = _batch()
+    loss = model(batch)["loss_clothingmatch"]
+    # each caption's own clothing text is its only positive here (every clothing text of the batch differs)
+    with torch.no_grad():
+        f_clo = model.encode_image(batch["images"])["f_clo_hat"]
+        clo = model.txt_norm(model.text_encoder(batch["clo_input_ids"], batch["clo_attention_mask"]))
+    from bdam.losses import contrastive
+
+    expect = contrastive(F.normalize(model.clo_match_proj(f_clo), dim=1), F.normalize(clo, dim=1),
+                         torch.eye(P * K, dtype=torch.bool), model.loss_cfg.CLO_MATCH.TAU)
+    torch.testing.assert_close(loss.detach(), expect)
+    for part in ("clo_match_proj", "bdam.clo_norm", "bdam.clo_layers"):
+        grads = [g for n, p in model.named_parameters() if n.startswith(part)
+                 for g in [torch.autograd.grad(loss, p, retain_graph=True, allow_unused=True)[0]] if g is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), part
+    assert torch.autograd.grad(loss, model.clo_proj.weight, retain_graph=True, allow_unused=True)[0] is None
+
+
+@pytest.mark.parametrize("positives", ["outfit", "pid"])
+def test_adversarial_positives_are_the_own_outfit_or_the_person(positives):
+    from bdam.losses import clothing_adversarial
+
+    model = _model("MODEL.BDAM.LOSSES.ADV.POSITIVES", positives).train()
+    batch = _batch()
+    batch["clo_input_ids"][1] = batch["clo_input_ids"][0]  # samples 0 and 1 (one person): one outfit, one text
+    batch["clo_attention_mask"][1] = batch["clo_attention_mask"][0]
+    loss = model(batch)["loss_adversarial"]
+    with torch.no_grad():
+        f_clo = model.encode_image(batch["images"])["f_clo_hat"]
+        clo = model.txt_norm(model.text_encoder(batch["clo_input_ids"], batch["clo_attention_mask"]))
+    mask = torch.eye(P * K, dtype=torch.bool)
+    mask[0, 1] = mask[1, 0] = True
+    if positives == "pid":
+        mask = batch["targets"].view(-1, 1) == batch["targets"].view(1, -1)
+    expect = clothing_adversarial(F.normalize(model.clo_proj(f_clo), dim=1), F.normalize(clo, dim=1), mask,
+                                  model.loss_cfg.ADV.TAU)
+    torch.testing.assert_close(loss.detach(), expect)
+
+
+def test_frozen_text_encoder_returns_fresh_token_states():
+    model = _model("MODEL.BDAM.TEXT.FREEZE", "True").train()
+    enc = model.text_encoder
+    batch = _batch()
+    ids, mask = batch["id_input_ids"].clone(), batch["id_attention_mask"].clone()
+    mask[:, 10:] = 0  # every row padded at the end: the shared padding is trimmed
+    pooled, hidden = enc(ids, mask, return_tokens=True)
+    assert hidden.shape == (P * K, 10, 16) and not hidden.requires_grad
+    with torch.no_grad():
+        fresh = enc.bert(input_ids=ids[:, :10], attention_mask=mask[:, :10]).last_hidden_state
+    torch.testing.assert_close(hidden, fresh)
+    torch.testing.assert_close(pooled, enc(ids, mask))

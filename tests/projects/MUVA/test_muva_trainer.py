@@ -16,7 +16,7 @@ from reid_plugins.engine import PluginTrainer
 CONFIG = os.path.join(muva_path.PROJECT, "..", "..", "configs", "MUVA", "Synth", "MUVA_tiny_A.yml")
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_cfg(root, out, epochs=2, extra=()):

@@ -62,15 +62,6 @@ def tiny_cfg(root, out, evaluator, extra=()):
         *extra])
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convolutions on a 2-core machine shared by several jobs: a second OpenMP thread only waits (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_plugin_trainer_test_gives_reid_evaluator_numbers_and_a_rank_list(tmp_path, one_thread):
     root = make_market(str(tmp_path / "data"))
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from reid_plugins.solver.gradnorm import GradNorm, rescale_into_box
+from reid_plugins.solver.gradnorm import GradNorm, last_shared_layer, rescale_into_box
 
 X1, X2 = torch.tensor([3.0, 4.0], dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)
 
@@ -160,6 +160,7 @@ def test_faster_training_task_loses_weight():
     (dict(num_tasks=2, max_weight=0.5), "max_weight"),
     (dict(num_tasks=2, reference="median"), "reference"),
     (dict(num_tasks=2, optimizer="rmsprop"), "optimizer"),
+    (dict(num_tasks=2, objective_weight=-1.0), "objective_weight"),
 ])
 def test_constructor_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -180,3 +181,66 @@ def test_step_errors():
         gn([toy_losses(W)[0], (W * 0).sum()], W)
     with pytest.raises(ValueError, match="requires grad"):
         gn(toy_losses(W), W.detach())
+
+
+def test_eq5_target_without_exponent_and_eq6_weight_on_the_gradnorm_term():
+    """BDAM eq. 5/6: Gref = G_1, target r_k Gref (alpha = 1), objective 1.5 * sum|G - T| + 1e-3 * sum s^2."""
+    gn = GradNorm(2, alpha=1.0, reference="first", objective_weight=1.5, lr=0.025, log_reg=1e-3, optimizer="sgd")
+    W = shared([1.0, 0.0])
+    gn(toy_losses(W), W)                       # step 1: G = (30, 2), ratios equal, T = (30, 30): grad (0, -1.5 * 2)
+    s1 = torch.tensor([0.0, 0.025 * 3.0], dtype=torch.float64)
+    w1 = 2.0 * s1.exp() / s1.exp().sum()
+    assert torch.allclose(gn.weights, w1, atol=1e-12)
+    W = shared([1.0, -0.5])
+    gn(toy_losses(W), W)                       # step 2: L/L0 = (1/9, 1) -> r = (0.2, 1.8); G = w1 * (10, 2)
+    G = w1 * torch.tensor([10.0, 2.0], dtype=torch.float64)
+    T = G[0] * torch.tensor([0.2, 1.8], dtype=torch.float64)        # no exponent
+    assert torch.allclose(gn.last_stats["targets"], T, atol=1e-12)
+    s = w1.log()
+    sign = torch.sign(G - T)
+    s = s - 0.025 * (1.5 * sign * G + 2e-3 * s)
+    assert torch.allclose(gn.weights, 2.0 * s.exp() / s.exp().sum(), atol=1e-12)
+
+
+def test_loss_scale_gives_the_same_update():
+    """A mixed-precision scaler's factor: gradients of scale * L_k, divided by scale, are the same norms."""
+    a, b = GradNorm(2, optimizer="sgd"), GradNorm(2, optimizer="sgd")
+    for step in range(3):
+        W = shared([1.0 - 0.3 * step, 0.2 * step])
+        a(toy_losses(W), W)
+        b(toy_losses(W), W, loss_scale=1024.0)
+    assert torch.allclose(a.weights, b.weights, atol=1e-12)
+    assert torch.allclose(a.last_stats["grad_norms"], b.last_stats["grad_norms"], atol=1e-12)
+
+
+class _TwoHeads(torch.nn.Module):
+    """trunk -> shared -> (head_a -> loss A, head_b -> loss B), plus a side branch only loss B uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = torch.nn.Linear(3, 4)
+        self.shared = torch.nn.Linear(4, 4)
+        self.side = torch.nn.Linear(3, 4)
+        self.head_a = torch.nn.Linear(4, 1)
+        self.head_b = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = self.shared(torch.relu(self.trunk(x)))
+        late = self.side(x)            # runs after `shared`, reaches loss B only
+        return self.head_a(h).sum(), (self.head_b(h + late)).sum()
+
+
+def test_last_shared_layer_is_the_last_layer_every_loss_reaches():
+    torch.manual_seed(0)
+    net = _TwoHeads()
+    a, b = net(torch.randn(5, 3))
+    name, params = last_shared_layer([a, b], net.named_parameters())
+    assert name == "shared" and [id(p) for p in params] == [id(net.shared.weight), id(net.shared.bias)]
+    # with loss B alone the last layer it reaches is its head
+    assert last_shared_layer([b], net.named_parameters())[0] == "head_b"
+    # frozen parameters are never chosen
+    net.shared.requires_grad_(False)
+    a, b = net(torch.randn(5, 3))
+    assert last_shared_layer([a, b], net.named_parameters())[0] == "trunk"
+    with pytest.raises(ValueError, match="no parameter is reached by all 2 losses"):
+        last_shared_layer([net.head_a.weight.sum(), net.head_b.weight.sum()], net.named_parameters())

@@ -147,3 +147,32 @@ def test_clothes_changing_domain_matches_a_person_across_outfits(tmp_path, monke
                 if gpid == pid and image_outfit[g] != image_outfit[test.caption_image_index[q]])
     assert cross > 0
     assert set(test.caption_pids) == set(test.image_pids)
+
+
+def test_validation_held_out_of_training_identities_when_there_is_no_val_split(tmp_path):
+    make_cuhk_pedes(str(tmp_path), n_train=5, n_val=0, n_test=1, per_id=2)  # train ids 1..5
+    ds = CUHKPEDES(root=str(tmp_path))
+    assert ds.hold_out_validation(0.4) == [1, 3]     # 2 of 5, evenly spaced in sorted-id order
+    assert sorted(set(ds.val.image_pids)) == [1, 3] and len(ds.val.img_paths) == 4 and len(ds.val.captions) == 8
+    assert ds.num_train_pids == 3 and sorted({s.pid for s in ds.train}) == [0, 1, 2]   # ids 2, 4, 5 relabelled
+    assert ds.train_pid_map == {2: 0, 4: 1, 5: 2}
+    assert ds.hold_out_validation(0.4) == []          # now it has a val split: nothing more is taken
+    assert CUHKPEDES(root=str(tmp_path)).hold_out_validation(0.0) == [] and ds.num_train_pids == 3
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        CUHKPEDES(root=str(tmp_path)).hold_out_validation(0.99)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+        CUHKPEDES(root=str(tmp_path)).hold_out_validation(1.0)
+    # a dataset with its own val split keeps it and all its training identities
+    make_cuhk_pedes(str(tmp_path / "own"), n_train=4, n_val=1, n_test=1)
+    own = CUHKPEDES(root=str(tmp_path / "own"))
+    assert own.hold_out_validation(0.5) == [] and own.num_train_pids == 4
+
+
+def test_train_identity_split_is_an_evaluation_split_of_training_identities(tmp_path):
+    make_cuhk_pedes(str(tmp_path), n_train=4, n_val=1, n_test=1, per_id=2)
+    ds = CUHKPEDES(root=str(tmp_path))
+    probe = ds.train_identity_split(2)
+    assert sorted(set(probe.image_pids)) == [1, 3] and len(probe.img_paths) == 4
+    assert len(probe.captions) == len(probe.caption_pids) == 2 * len(probe.img_paths)
+    assert all(probe.image_pids[i] == p for i, p in zip(probe.caption_image_index, probe.caption_pids))
+    assert len(set(ds.train_identity_split(99).image_pids)) == 4 and not ds.train_identity_split(0).img_paths

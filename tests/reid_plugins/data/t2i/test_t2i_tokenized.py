@@ -3,8 +3,8 @@ import torch
 import torchvision.transforms as T
 
 from reid_plugins.data.t2i import CUHKPEDES, SynthPedT2IA
-from reid_plugins.data.t2i.tokenized import (ModalityBatchSampler, T2ITestSet, T2ITokenizer, T2ITrainSet,
-                                             build_t2i_test_loader, build_t2i_train_loader)
+from reid_plugins.data.t2i.tokenized import (ModalityBatchSampler, SegmentBatchSampler, T2ITestSet, T2ITokenizer, T2ITrainSet,
+                                             build_t2i_eval_loader, build_t2i_train_loader)
 from reid_plugins.modeling.hf_encoders import build_bert_tokenizer
 
 from t2i_fakes import make_cuhk_pedes, make_synthped_captions
@@ -65,8 +65,9 @@ def test_modality_batches_never_mix():
 def test_test_loader_order_and_keys(tmp_path, tokenizer):
     make_cuhk_pedes(str(tmp_path), n_train=2, n_val=1, n_test=2, per_id=2)
     split = CUHKPEDES(root=str(tmp_path)).test
-    loader = build_t2i_test_loader(split, TRANSFORM, tokenizer, batch_size=3)
+    loader = build_t2i_eval_loader({"test": split}, TRANSFORM, tokenizer, batch_size=3)
     batches = list(loader)
+    assert all(b["part"] == ["test"] * len(b["pids"]) for b in batches)
     img = [b for b in batches if "images" in b]
     txt = [b for b in batches if "input_ids" in b]
     assert [len(b["pids"]) for b in img] == [3, 1] and [len(b["pids"]) for b in txt] == [3, 3, 2]
@@ -74,6 +75,23 @@ def test_test_loader_order_and_keys(tmp_path, tokenizer):
     assert torch.cat([b["index"] for b in txt]).tolist() == list(range(8))
     assert txt[0]["input_ids"].shape == (3, 12)
     assert len(T2ITestSet(split, TRANSFORM, tokenizer)) == 12
+
+
+def test_eval_loader_chains_named_splits_without_mixing_parts_or_modalities(tmp_path, tokenizer):
+    make_cuhk_pedes(str(tmp_path), n_train=2, n_val=1, n_test=2, per_id=2)
+    ds = CUHKPEDES(root=str(tmp_path))
+    loader = build_t2i_eval_loader({"test": ds.test, "val": ds.val}, TRANSFORM, tokenizer, batch_size=3)
+    assert loader.dataset.part_names == ["test", "val"]
+    assert loader.dataset.captions == ds.test.captions + ds.val.captions
+    assert loader.dataset.num_texts == len(ds.test.captions) + len(ds.val.captions)
+    seen = {"test": {"img": [], "txt": []}, "val": {"img": [], "txt": []}}
+    for b in loader:
+        assert len(set(b["part"])) == 1 and (("images" in b) != ("input_ids" in b))
+        seen[b["part"][0]]["img" if "images" in b else "txt"] += b["pids"].tolist()
+    for name, split in (("test", ds.test), ("val", ds.val)):
+        assert seen[name]["img"] == split.image_pids and seen[name]["txt"] == split.caption_pids
+    assert list(SegmentBatchSampler([2, 0, 3], batch_size=2)) == [[0, 1], [2, 3], [4]]
+    assert len(SegmentBatchSampler([2, 0, 3], batch_size=2)) == 3
 
 
 def test_train_loader_is_identity_balanced(tmp_path, tokenizer):
