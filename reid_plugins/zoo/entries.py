@@ -67,8 +67,8 @@ ENTRIES: Dict[str, ZooEntry] = {e.name: e for e in (
         weights=".", files=("config.json", "model.safetensors"),
         arch={"MODEL.BDAM.IMAGE.HIDDEN_SIZE": 64, "MODEL.BDAM.IMAGE.NUM_LAYERS": 2,
               "MODEL.BDAM.IMAGE.NUM_HEADS": 4, "MODEL.BDAM.IMAGE.PATCH_SIZE": 16, "INPUT.SIZE_TRAIN": [128, 64]},
-        recipe={"backbone": "vit", "size": [128, 64], "mean": HALF, "std": HALF, "steps": 2000, "batch": 64,
-                "lr": 1e-3, "weight_decay": 0.05, "warmup": 100, "seed": 0, "threads": 1,
+        recipe={"backbone": "vit", "size": [128, 64], "mean": HALF, "std": HALF, "steps": 6000, "batch": 64,
+                "lr": 3e-3, "weight_decay": 0.05, "warmup": 100, "seed": 0, "threads": 1,
                 "id_weight": 0.0, "attr_weight": 1.0, "label_smoothing": 0.1},
         loss="mean cross-entropy of the 19 person attributes (gender ... shoe colour) of W's training images, on the "
              "mean patch token (ImageNet-like category supervision; no identity classes)",
