@@ -231,7 +231,7 @@ def test_every_row_config_and_model_builds_and_mirrors_its_paper_config(path, tm
 
 
 def test_suites_cover_the_issue_rows():
-    assert [os.path.basename(p) for p in SUITES] == ["bdam.yml", "muva.yml"]
+    assert [os.path.basename(p) for p in SUITES] == ["bdam.yml", "hparams_zoo.yml", "hparams_zoo_bdam.yml", "muva.yml"]
     muva = {r.name for r in ablate.load_suite("muva").rows}
     assert {"full", "G", "vision_only", "stripe", "wo_calibration", "rmp_plain", "heads8", "BoT", "AGW", "SBS",
             "loo_MUVA", "loo_BoT"} <= muva
@@ -239,6 +239,20 @@ def test_suites_cover_the_issue_rows():
     assert {"baseline", "wo_cross_attn", "wo_bdam_gate", "wo_mamba", "wo_fusion_gate", "wo_alignment",
             "wo_adversarial", "wo_hsic", "wo_gradnorm", "clothing_match", "fusion_tokens3", "fusion_sequence",
             "fusion_sequence_bi", "fusion_itm", "rerank_off"} <= bdam
+
+
+def test_hyperparameter_suites_read_held_out_source_data_only():
+    """The learning rates of the zoo configs are chosen on held-out source data: each row changes SOLVER.BASE_LR of a
+    shipped config and nothing else, and is scored on SynthPedAVal (A's held-out training families) or on BDAM's
+    validation identities, never on a benchmark test split."""
+    image = ablate.load_suite("hparams_zoo")
+    assert {r.name.split("_")[0] for r in image.rows} == {"BoT", "AGW", "SBS", "MUVA"}
+    for r in image.rows:
+        assert r.opts[0::2] == ["SOLVER.BASE_LR"] and r.sources == r.targets == ["SynthPedAVal"], r.name
+    bdam = ablate.load_suite("hparams_zoo_bdam")
+    assert bdam.metrics == {"val R1": ["val_R1"]}
+    for r in bdam.rows:
+        assert r.opts[0::2] == ["SOLVER.BASE_LR"] and os.path.basename(r.config) == "Synth-T2I.yml", r.name
 
 
 def test_config_checks_catch_a_wrong_override_and_an_early_evaluation(tmp_path):

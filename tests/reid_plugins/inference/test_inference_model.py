@@ -71,16 +71,18 @@ def test_image_features_equal_the_evaluators(meta, extra, synth_root, tmp_path):
 def test_bdam_image_and_text_features_equal_the_evaluators(synth_root, tmp_path):
     tiny = tiny_model("BDAMT2I", synth_root, str(tmp_path))
     loader, batches = _evaluation_batches("BDAMT2I", tiny, flip=False)  # BDAMTrainer.test: flip_test=False
-    split = loader.dataset.split
+    parts = [part.split for part in loader.dataset.datasets]  # T2IEvalSet: named splits, images then captions each
+    img_paths = [p for split in parts for p in split.img_paths]
+    captions = [c for split in parts for c in split.captions]
     image_out = [out["img_emb"] for _, out in batches if "img_emb" in out]
     text_out = [out["txt_emb"] for _, out in batches if "txt_emb" in out]
 
     model = load_model(tiny.config_file, tiny.weights, tiny.opts)
     assert model.has_text
-    np.testing.assert_allclose(model.embed_images(split.img_paths), torch.cat(image_out).numpy(), atol=2e-5)
-    texts = model.embed_texts(split.captions, batch_size=5)
+    np.testing.assert_allclose(model.embed_images(img_paths), torch.cat(image_out).numpy(), atol=2e-5)
+    texts = model.embed_texts(captions, batch_size=5)
     np.testing.assert_allclose(texts, torch.cat(text_out).numpy(), atol=2e-5)
-    assert texts.dtype == np.float32 and texts.shape == (len(split.captions), 24)
+    assert texts.dtype == np.float32 and texts.shape == (len(captions), 24)
 
 
 def test_bad_inputs(synth_root, tmp_path):
