@@ -3,7 +3,8 @@
 Markdown table and a bar chart (mAP / Rank-1 per target domain).
 
     python tools/compare.py --spec configs/Synth/embedded_default.yml
-    python tools/compare.py --spec spec.yml --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2
+    python tools/compare.py --spec configs/Synth/embedded_default.yml \\
+        --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2   # the spec's methods + SBS
     python tools/compare.py --method BoT tools/train_net.py configs/Synth/bagtricks_A.yml --sources SynthPedA \\
         --targets SynthPedB SynthPedC --output-root outputs/compare/A
 

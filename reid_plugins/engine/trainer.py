@@ -32,6 +32,7 @@ from fastreid.engine import DefaultTrainer, hooks
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
+from ..data.root import dataset_root
 from ..utils.io import write_json_atomic
 from .checkpoint import PluginCheckpointer, RNGState, checkpoint_rows, fast_forward_loader
 from .guards import (TestSetContents, check_query_gallery, check_same_resume_point, check_test_sets,
@@ -104,9 +105,7 @@ class PluginTrainer(DefaultTrainer):
     def test_set_contents(cls, cfg, dataset_name) -> TestSetContents:
         """The test set as `build_test_loader` builds it (fast-reid's registry; subclasses with other test sets
         override this)."""
-        import fastreid.data.build as build  # reid_plugins.config.apply_dataset_root sets build._root
-
-        data = DATASET_REGISTRY.get(dataset_name)(root=build._root)
+        data = DATASET_REGISTRY.get(dataset_name)(root=dataset_root(cfg))
         return TestSetContents(len(data.query), len(data.gallery), [item[0] for item in data.query + data.gallery])
 
     @classmethod
