@@ -9,6 +9,8 @@ import torch
 from fastreid.config import CfgNode as CN
 from fastreid.config import get_cfg
 
+from .data.root import dataset_root
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,11 +37,10 @@ def resolve_device(cfg: CN) -> None:
 
 
 def apply_dataset_root(cfg: CN) -> str:
-    """Point fast-reid's dataset builders at DATASETS.ROOT (or FASTREID_DATASETS); returns the root in use."""
+    """Point fast-reid's dataset builders at `dataset_root(cfg)`; returns that root."""
     import fastreid.data.build as build
 
-    root = cfg.DATASETS.ROOT or os.getenv("FASTREID_DATASETS", "datasets")
-    build._root = root
+    build._root = root = dataset_root(cfg)
     return root
 
 

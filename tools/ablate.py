@@ -42,6 +42,9 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugi
 import compare  # noqa: E402  (tools/compare.py: runs an entry script per method, resume, collect)
 from compare import SpecError  # noqa: E402
 
+from reid_plugins.utils.figures import save_figure  # noqa: E402  (light: no torch)
+from reid_plugins.utils.io import write_text_atomic  # noqa: E402
+
 SUITES_DIR = os.path.join(REPO, "configs", "Ablations")
 SUITE_KEYS = {"suite", "title", "paper_protocol", "metrics", "sources", "targets", "reference", "common_opts",
               "profiles", "rows"}
@@ -460,20 +463,14 @@ def bar_chart(suite: Suite, results, path: str) -> str:
                       + [Patch(color="tab:blue", label="reference / no paper direction")], fontsize=7)
     fig.suptitle(suite.title, fontsize=10)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def write_report(suite: Suite, seeds, output_root: str, reports_dir: str) -> Dict[str, str]:
     results, times = collect(suite, seeds, output_root), wall_times(suite, seeds, output_root)
     os.makedirs(reports_dir, exist_ok=True)
     paths = {"md": os.path.join(reports_dir, f"{suite.name}.md")}
-    with open(paths["md"] + ".tmp", "w") as f:
-        f.write(markdown(suite, seeds, results, times))
-    os.replace(paths["md"] + ".tmp", paths["md"])
+    write_text_atomic(paths["md"], markdown(suite, seeds, results, times))
     if results:
         paths["png"] = bar_chart(suite, results, os.path.join(reports_dir, f"{suite.name}.png"))
     return paths

@@ -3,7 +3,8 @@
 Markdown table and a bar chart (mAP / Rank-1 per target domain).
 
     python tools/compare.py --spec configs/Synth/embedded_default.yml
-    python tools/compare.py --spec spec.yml --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2
+    python tools/compare.py --spec configs/Synth/embedded_default.yml \\
+        --method SBS tools/train_net.py configs/Synth/sbs_A.yml SOLVER.MAX_EPOCH 2   # the spec's methods + SBS
     python tools/compare.py --method BoT tools/train_net.py configs/Synth/bagtricks_A.yml --sources SynthPedA \\
         --targets SynthPedB SynthPedC --output-root outputs/compare/A
 
@@ -51,6 +52,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugins (imported lazily) and tools
 
 from run_progress import ProgressPrinter  # noqa: E402  (tools/run_progress.py)
+
+from reid_plugins.utils.figures import save_figure  # noqa: E402  (light: no torch)
+from reid_plugins.utils.io import write_json_atomic  # noqa: E402
 
 SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods", "seeds", "params"}
 METHOD_KEYS = {"name", "entry", "config", "opts"}
@@ -215,10 +219,7 @@ def read_record(run_dir: str) -> Optional[dict]:
 
 
 def write_record(run_dir: str, record: dict) -> None:
-    path = os.path.join(run_dir, RUN_RECORD)
-    with open(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(path + ".tmp", path)
+    write_json_atomic(os.path.join(run_dir, RUN_RECORD), record, indent=2)
 
 
 def same_run(record: Optional[dict], fp: dict) -> bool:
@@ -480,9 +481,7 @@ def bar_chart(proto: Protocol, results, path: str) -> str:
     axes[0][0].legend(fontsize=8)
     fig.suptitle(proto.protocol + (f"  (sources: {', '.join(proto.sources)})" if proto.sources else ""))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def write_outputs(proto: Protocol, results, status) -> Dict[str, str]:

@@ -9,8 +9,8 @@ submodules on first use, and the embedders and the client import their heavy dep
 from ..lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
-    "annotations": ("load_annotations", "write_json_atomic"),
-    "client": ("MLLMClient", "RateLimiter", "image_data_url"),
+    "annotations": ("load_annotations",),
+    "client": ("MLLMClient", "RateLimiter"),
     "clustering": ("StyleClustering", "cluster_styles"),
     "config": ("add_captioning_config", "get_captioning_cfg"),
     "generate": ("DescriptionGenerator", "generate_descriptions", "merge_into_annotations"),

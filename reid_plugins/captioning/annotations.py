@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Dict, Iterable, List
 
 IMAGE_KEYS = ("file_path", "img_path")
@@ -64,21 +63,3 @@ def load_annotations(path: str) -> List[Dict[str, Any]]:
 def select_entries(entries: Iterable[Dict[str, Any]], splits: Iterable[str]) -> List[Dict[str, Any]]:
     splits = set(splits)
     return [e for e in entries if e["split"] in splits]
-
-
-def write_json_atomic(path: str, obj: Any, indent: int | None = None) -> None:
-    """Writes JSON to a temp file in the same folder, fsyncs it and renames it over `path`: readers see the old
-    file or the new one, never a half-written one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=indent)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

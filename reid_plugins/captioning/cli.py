@@ -11,7 +11,8 @@ import sys
 import urllib.parse
 from typing import List, Optional
 
-from .annotations import image_key, load_annotations, select_entries, write_json_atomic
+from ..utils.io import write_json_atomic
+from .annotations import image_key, load_annotations, select_entries
 from .client import BASE_URL_ENV, DEFAULT_KEY_ENV, MODEL_ENV, MLLMClient
 from .config import get_captioning_cfg
 from .redaction import redact, redact_obj, setup_cli_logging
@@ -143,10 +144,10 @@ def cmd_generate(args, cfg) -> int:
         summary = summarize(keys, journal.done, run, client.requests_sent, bank)
         summary.update(journal=journal_path, output=None)
         if summary["unfinished"] == 0 or args.allow_partial:
-            write_json_atomic(args.output, merge_into_annotations(entries, journal.done))
+            write_json_atomic(args.output, merge_into_annotations(entries, journal.done), ensure_ascii=False)
             summary["output"] = args.output
     summary_path = _stem(args.output) + ".summary.json"
-    write_json_atomic(summary_path, redact_obj(summary), indent=1)
+    write_json_atomic(summary_path, redact_obj(summary), indent=1, ensure_ascii=False)
     _print_summary(summary, summary_path)
     return EXIT_OK if summary["unfinished"] == 0 else EXIT_UNFINISHED
 
@@ -173,7 +174,7 @@ def cmd_validate(args, cfg) -> int:
     report = {"entries": len(entries), "described": described, "passing": described - len(problems_by_image),
               "failing": len(problems_by_image), "problem_counts": dict(counts), "problems": problems_by_image}
     if args.report:
-        write_json_atomic(args.report, report, indent=1)
+        write_json_atomic(args.report, report, indent=1, ensure_ascii=False)
     print(f"{len(entries)} entries, {described} described, {report['passing']} pass, {report['failing']} fail"
           + (f"; problems: {dict(counts)}" if counts else ""))
     return EXIT_OK

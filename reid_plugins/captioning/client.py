@@ -8,10 +8,8 @@ run can report transport retries). The API key is read from an environment varia
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import mimetypes
 import os
 import threading
 import time
@@ -62,17 +60,6 @@ class RateLimiter:
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
-
-
-def image_data_url(path: str) -> str:
-    """The image file as a base64 ``data:`` URL, the form every OpenAI-compatible server accepts."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path!r} does not exist (check --image-root and the entry's file_path)")
-    mime = mimetypes.guess_type(path)[0]
-    if not mime or not mime.startswith("image/"):
-        raise ValueError(f"image {path!r}: cannot tell its image type from the extension (expected .jpg/.png/...)")
-    with open(path, "rb") as f:
-        return f"data:{mime};base64,{base64.b64encode(f.read()).decode('ascii')}"
 
 
 @dataclass(frozen=True)

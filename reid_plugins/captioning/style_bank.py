@@ -12,7 +12,7 @@ import os
 import random
 from typing import Any, Dict, List, Sequence, Tuple
 
-from .annotations import write_json_atomic
+from ..utils.io import write_json_atomic
 
 FORMAT = "reid_plugins.captioning.style_bank/1"
 
@@ -44,7 +44,8 @@ class StyleBank:
         return cid, rng.sample(pool, min(k, len(pool)))
 
     def save(self, path: str) -> None:
-        write_json_atomic(path, {"format": FORMAT, "meta": self.meta, "clusters": self.clusters}, indent=1)
+        write_json_atomic(path, {"format": FORMAT, "meta": self.meta, "clusters": self.clusters}, indent=1,
+                          ensure_ascii=False)
 
     @classmethod
     def load(cls, path: str) -> "StyleBank":

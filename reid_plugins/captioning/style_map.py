@@ -1,11 +1,11 @@
 """2-D map of the style clusters (PCA or t-SNE from scikit-learn), saved as a PNG (matplotlib, Agg)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
+
+from ..utils.figures import save_figure
 
 MAX_POINTS = 5000  # t-SNE is quadratic; a seeded subsample keeps the map quick and readable
 
@@ -53,15 +53,4 @@ def save_style_map(path: str, embeddings: np.ndarray, labels: Sequence[int], met
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return save_figure(fig, path)

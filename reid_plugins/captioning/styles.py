@@ -9,8 +9,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.io import write_json_atomic
 from .abstraction import lexical_abstract, llm_abstract
-from .annotations import image_key, select_entries, write_json_atomic
+from .annotations import image_key, select_entries
 from .clustering import StyleClustering, cluster_styles
 from .embedding import build_encoder, embed_texts
 from .style_bank import StyleBank
@@ -107,5 +108,5 @@ def build_style_bank(entries: Sequence[Dict[str, Any]], cfg, out_dir: str, *, cl
         report["ari_vs_known_styles"] = float(adjusted_rand_score(known, clustering.labels))
         report["known_styles"] = len(set(known))
     report["assignments"] = [[k, j, int(c)] for (k, j), c in zip(sources, clustering.labels)]
-    write_json_atomic(os.path.join(out_dir, "style_report.json"), report, indent=1)
+    write_json_atomic(os.path.join(out_dir, "style_report.json"), report, indent=1, ensure_ascii=False)
     return report

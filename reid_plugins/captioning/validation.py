@@ -13,7 +13,6 @@ from .lexicon import PARTS, part_terms_found, parts_mentioned
 
 IDENTITY = "identity_description"
 CLOTHING = "clothing_description"
-FIELDS = (IDENTITY, CLOTHING)
 
 PART_NAMES = {"head": "the head (hair, headwear)", "upper": "the upper-body clothing",
               "lower": "the lower-body clothing", "shoes": "the shoes", "accessories": "the accessories (bags etc.)"}

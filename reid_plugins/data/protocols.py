@@ -18,9 +18,6 @@ SINGLE_SOURCE = ["MA_to_D", "MA_to_MS", "D_to_MA", "D_to_MS", "MS_to_MA", "MS_to
                  "MA_to_C3", "D_to_C3", "MS_to_C3", "C3_to_MA", "C3_to_D", "C3_to_MS"]  # Table 2
 MULTI_SOURCE = ["D+MS+C3_to_MA", "MA+MS+C3_to_D", "MA+D+C3_to_MS", "MA+D+MS_to_C3"]  # Table 3
 
-# The synthetic benchmark's domains play the four roles (docs/SYNTHETIC.md).
-SYNTH_DATASET_OF = {"A": "SynthPedA", "B": "SynthPedB", "C": "SynthPedC", "D": "SynthPedD"}
-
 
 def parse(protocol: str, dataset_of: Dict[str, str] = DATASET_OF) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """'MA+D+C3_to_MS' -> (('Market1501', 'DukeMTMC', 'CUHK03NPDetected'), ('MSMT17Market',))."""

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from fastreid.utils.checkpoint import Checkpointer
 
+from ..utils.io import torch_save_atomic, write_text_atomic
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,15 +45,11 @@ class PluginCheckpointer(Checkpointer):
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         logger.info("Saving checkpoint to %s", path)
-        _atomic_torch_save(data, path)
+        torch_save_atomic(data, path)
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename: str):
-        path = os.path.join(self.save_dir, "last_checkpoint")
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(last_filename_basename)
-        os.replace(tmp, path)
+        write_text_atomic(os.path.join(self.save_dir, "last_checkpoint"), last_filename_basename)
 
     def _load_file(self, f: str):
         return load_checkpoint_file(f)
@@ -94,19 +92,6 @@ def checkpoint_rows(path: str, key: str) -> int:
     state = load_checkpoint_file(path)
     weight = state.get("model", {}).get(key) if isinstance(state, dict) else None
     return int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.dim() > 0 else 0
-
-
-def _atomic_torch_save(data, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class RNGState:

@@ -20,7 +20,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 
@@ -33,6 +32,8 @@ from fastreid.engine import DefaultTrainer, hooks
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
+from ..data.root import dataset_root
+from ..utils.io import write_json_atomic
 from .checkpoint import PluginCheckpointer, RNGState, checkpoint_rows, fast_forward_loader
 from .guards import (TestSetContents, check_query_gallery, check_same_resume_point, check_test_sets,
                      check_train_batches, install_nonfinite_loss_guard, remove_stale_temp_files)
@@ -104,9 +105,7 @@ class PluginTrainer(DefaultTrainer):
     def test_set_contents(cls, cfg, dataset_name) -> TestSetContents:
         """The test set as `build_test_loader` builds it (fast-reid's registry; subclasses with other test sets
         override this)."""
-        import fastreid.data.build as build  # reid_plugins.config.apply_dataset_root sets build._root
-
-        data = DATASET_REGISTRY.get(dataset_name)(root=build._root)
+        data = DATASET_REGISTRY.get(dataset_name)(root=dataset_root(cfg))
         return TestSetContents(len(data.query), len(data.gallery), [item[0] for item in data.query + data.gallery])
 
     @classmethod
@@ -212,13 +211,7 @@ def write_results(cfg, results) -> str:
     clean = {name: {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
                     for k, v in metrics.items()}
              for name, metrics in results.items()}
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    path = os.path.join(cfg.OUTPUT_DIR, "results.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(clean, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(os.path.join(cfg.OUTPUT_DIR, "results.json"), clean, indent=2, sort_keys=True)
 
 
 class _cpu_ddp:

@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..utils.figures import save_figure
 from .inputs import as_features, as_labels, check_metric, check_positive_int, check_same_dim
 from .scores import feature_score_blocks
 
@@ -125,10 +126,7 @@ def draw_rank_list(out_path: str, rows: Sequence[Sequence[Cell]], title: str, le
         ax.text(x, y, text, ha="left", va="top", fontsize=5.5, color="black")
     fig.text(0.5, 1 - 0.12 / (canvas.shape[0] / dpi + 0.45), title, ha="center", va="top", fontsize=9)
     fig.text(0.5, 1 - 0.3 / (canvas.shape[0] / dpi + 0.45), legend, ha="center", va="top", fontsize=7)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    fig.savefig(out_path, dpi=dpi)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path, dpi=dpi)
 
 
 def _wrap(text: str, width: int = 14, max_lines: int = 14) -> str:

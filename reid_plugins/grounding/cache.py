@@ -29,6 +29,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.io import write_atomic
 from .parts import StaleCacheError
 from .voting import unpack_masks
 
@@ -111,16 +112,13 @@ class MaskCache:
 
 
 def write_mask_cache(path: str, header: dict, arrays: Dict[str, np.ndarray]) -> None:
-    """Atomic: written to a temp file in the same folder, then os.replace."""
+    """Written atomically (utils.io)."""
     missing = [k for k in _ARRAYS if k not in arrays]
     if missing:
         raise ValueError(f"write_mask_cache: arrays {missing} missing")
     header = dict(header, format=FORMAT_VERSION)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, header=np.array(json.dumps(header)), **{k: arrays[k] for k in _ARRAYS})
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.savez(f, header=np.array(json.dumps(header)), **{k: arrays[k] for k in _ARRAYS}),
+                 binary=True)
 
 
 def read_mask_cache(path: str) -> MaskCache:

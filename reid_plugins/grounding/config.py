@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Tuple
 
+from ..data.root import dataset_root
 from .calibration import DEFAULT_AREA_FRAC, DEFAULT_HEIGHT_FRAC, CalibrationConfig
 from .oracle import NoiseRates
 from .stripes import DEFAULT_STRIPES
@@ -125,13 +126,3 @@ class MaskSettings:
                    image_size=_int_pair(m.IMAGE_SIZE, "IMAGE_SIZE"), vote_rule=str(m.VOTE_RULE),
                    vote_fraction=float(m.VOTE_FRACTION), ensure_one_patch=bool(m.ENSURE_ONE_PATCH),
                    calibrate=bool(m.CALIBRATE), calibration=calib, noise=noise)
-
-
-def dataset_root(cfg: CN) -> str:
-    """DATASETS.ROOT when set, else the root fast-reid's builders use (FASTREID_DATASETS, default "datasets")."""
-    root = str(cfg.DATASETS.get("ROOT", "") or "")
-    if root:
-        return root
-    import fastreid.data.build as build
-
-    return str(getattr(build, "_root", None) or os.getenv("FASTREID_DATASETS", "datasets"))

@@ -10,7 +10,6 @@ image has been tried, masks.npz is (re)written atomically from the journal (see 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from ..captioning import client as captioning_client  # its FATAL_ERRORS import openai on first use
 from ..captioning.journal import Journal
 from ..captioning.redaction import redact, redact_obj
+from ..utils.io import write_json_atomic
 from .backends import Backend, VLMBackend
 from .cache import JOURNAL_FILE, journal_key, prompt_id
 from .compact import empty_record_parts, write_cache
@@ -114,7 +114,7 @@ def label_items(items: Sequence[LabelItem], backend: Backend, out_dir: str, sett
             summary.update(stats)
             summary["cache_written"] = True
         summary["seconds"] = round(time.time() - t0, 3)
-        _write_json_atomic(os.path.join(out_dir, SUMMARY_FILE), redact_obj(summary))
+        write_json_atomic(os.path.join(out_dir, SUMMARY_FILE), redact_obj(summary), indent=1)
     return summary
 
 
@@ -164,13 +164,6 @@ def _fatal_message(e: Exception) -> str:
             403: "the API key may not use this model", 404: "unknown model or wrong --base-url"}.get(status, "")
     return redact(f"the server refused the request (HTTP {status}: {type(e).__name__}); {hint}; nothing else was "
                   f"sent. Journaled answers are kept: fix it and rerun the same command")
-
-
-def _write_json_atomic(path: str, obj) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def format_summary(s: dict) -> List[str]:

@@ -15,6 +15,8 @@ from typing import Dict, Mapping, Tuple
 
 import numpy as np
 
+from ..utils.io import write_atomic
+
 # numpy's own pickling helpers (module name differs between numpy 1.x and 2.x); nothing else may be built.
 _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
             ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
@@ -67,7 +69,4 @@ def export_official_pickle(path: str, masks: Mapping[str, np.ndarray]) -> None:
         if m.ndim != 2 or m.shape[0] != 3 or m.dtype != bool:
             raise ValueError(f"mask of {key!r}: expected bool [3, N], got {m.dtype} {m.shape}")
         payload[str(key)] = np.where(m, 0.0, -np.inf).astype(np.float32)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL), binary=True)

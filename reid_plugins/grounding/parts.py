@@ -5,8 +5,6 @@ exclusive; a missing box is a row of NaN. Arrays of boxes are ``[..., 3, 4]`` in
 """
 from __future__ import annotations
 
-import numpy as np
-
 PARTS = ("head", "upper", "legs")
 
 # MUVA §3.2.3: 'Guide me to the location of <p> within the image by providing its bounding boxes', <p> = "the
@@ -26,20 +24,3 @@ class MissingMaskError(KeyError):
 
 class StaleCacheError(RuntimeError):
     """A cache entry was made for another image file / backend / prompt / grid; the message says how to remake it."""
-
-
-def missing_boxes(n: int | None = None) -> np.ndarray:
-    """[3, 4] (or [n, 3, 4]) of NaN: no box for any part."""
-    shape = (3, 4) if n is None else (n, 3, 4)
-    return np.full(shape, np.nan, dtype=np.float64)
-
-
-def check_box(box, what: str) -> np.ndarray:
-    """A normalised box as float64 [4]; raises ValueError naming `what` unless 0 <= x0 < x1 <= 1 and same for y."""
-    b = np.asarray(box, dtype=np.float64)
-    if b.shape != (4,) or not np.all(np.isfinite(b)):
-        raise ValueError(f"{what}: expected 4 finite numbers [x0, y0, x1, y1], got {box!r}")
-    if not (0.0 <= b[0] < b[2] <= 1.0 and 0.0 <= b[1] < b[3] <= 1.0):
-        raise ValueError(f"{what}: expected a normalised box with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got "
-                         f"{b.tolist()}")
-    return b

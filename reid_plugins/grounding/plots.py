@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..utils.figures import save_figure
 from .calibration import FEATURES, Calibrator, box_sizes
 from .parts import PARTS
 
@@ -19,13 +20,6 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(fig, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
 
 
 def save_calibration_histograms(raw_boxes: np.ndarray, calibrated: np.ndarray, calibrator: Calibrator, path: str,
@@ -53,8 +47,7 @@ def save_calibration_histograms(raw_boxes: np.ndarray, calibrated: np.ndarray, c
             ax.legend(fontsize=7)
     fig.suptitle(title or "part box sizes, raw vs calibrated (dashed: calibration bounds)")
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.08, top=0.88, wspace=0.25, hspace=0.45)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def save_overlay_grid(image_paths: Sequence[str], raw_boxes: Optional[np.ndarray], boxes: np.ndarray,
@@ -93,5 +86,4 @@ def save_overlay_grid(image_paths: Sequence[str], raw_boxes: Optional[np.ndarray
                 ax.set_title((titles[j] if titles else os.path.basename(p))[:18], fontsize=6)
     fig.suptitle("patch masks (tint), calibrated boxes (solid), raw boxes (dashed)", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

@@ -26,7 +26,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..utils.io import write_atomic, write_json_atomic
+from ..utils.io import atomic_path, write_atomic, write_json_atomic
 from .images import ImageList
 
 logger = logging.getLogger(__name__)
@@ -218,15 +218,15 @@ def _assemble(images: ImageList, plan: dict, parts: str, npy: str, manifest_path
     if len(rows) == 0:
         raise ValueError(f"none of the {len(images.paths)} images could be read (e.g. {skipped[0]['error']}); "
                          f"nothing was written")
-    tmp_npy = f"{npy}.tmp{os.getpid()}.npy"
-    out = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=(len(rows), dim))
-    at = 0
-    for i in range(num_chunks):
-        with np.load(_chunk_path(parts, i)) as z:
-            out[at:at + len(z["feats"])] = z["feats"]
-            at += len(z["feats"])
-    out.flush()
-    del out
+    with atomic_path(npy, ".npy") as tmp_npy:
+        out = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=(len(rows), dim))
+        at = 0
+        for i in range(num_chunks):
+            with np.load(_chunk_path(parts, i)) as z:
+                out[at:at + len(z["feats"])] = z["feats"]
+                at += len(z["feats"])
+        out.flush()
+        del out
     take = rows.tolist()
     manifest = {"format": FORMAT, "count": len(rows), "dim": dim, "dtype": "float32", "modality": "image",
                 "paths": [images.paths[r] for r in take],
@@ -234,7 +234,6 @@ def _assemble(images: ImageList, plan: dict, parts: str, npy: str, manifest_path
                 "camids": [images.camids[r] for r in take] if images.camids is not None else None,
                 "labels": images.labels, "skipped": [{"path": s["path"], "error": s["error"]} for s in skipped],
                 "source": images.source, "images_sha256": plan["images_sha256"], "model": plan["model"]}
-    os.replace(tmp_npy, npy)
     write_json_atomic(manifest_path, manifest)
     shutil.rmtree(parts)
     if skipped:

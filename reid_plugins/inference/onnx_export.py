@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..utils.io import atomic_path, write_json_atomic
+
 PARITY_TOLERANCE = 1e-4
 
 
@@ -100,8 +102,6 @@ def export_onnx(reid_model, out_dir: str, check_batches=(1, 3), seed: int = 0) -
                                 "preprocessing": f"BERT WordPiece tokenizer of the config (MODEL.BDAM.TEXT.VOCAB), "
                                                  f"[CLS] ... [SEP] padded / truncated to {length} tokens"}
     meta.update(model=reid_model.describe(), parity_max_abs_diff=parity, tolerance=PARITY_TOLERANCE)
-    from ..utils.io import write_json_atomic
-
     written["meta"] = os.path.join(out_dir, "export.json")
     write_json_atomic(written["meta"], meta, indent=1)
     bad = {k: v for k, v in parity.items() if v > PARITY_TOLERANCE}
@@ -113,13 +113,12 @@ def export_onnx(reid_model, out_dir: str, check_batches=(1, 3), seed: int = 0) -
 
 def _export(module: nn.Module, example: tuple, input_names: List[str], path: str) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
-    tmp = f"{path}.tmp{os.getpid()}.onnx"
     with torch.no_grad():
         program = torch.onnx.export(module.eval(), example, dynamo=True, input_names=input_names,
                                     output_names=["features"],
                                     dynamic_shapes={name: {0: batch} for name in input_names}, verbose=False)
-    program.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, ".onnx") as tmp:
+        program.save(tmp)
 
 
 def _parity(module: nn.Module, path: str, examples: List[tuple], input_names: List[str]) -> float:

@@ -136,7 +136,5 @@ def write_outputs(out: str, hits: List[Hit], query: dict, gallery: FeatureFile, 
     known = any(h.kind != UNKNOWN for h in hits)
     legend = ("green: same identity   red: another identity   grey: same identity and camera   blue: query" if known
               else "identities unknown (give the gallery labels and the query's pid for green / red frames)")
-    tmp = f"{base}.tmp{os.getpid()}.png"
-    draw_rank_list(tmp, [cells], title or f"top-{len(hits)} of {len(gallery.features)}", legend)
-    os.replace(tmp, base + ".png")
+    draw_rank_list(base + ".png", [cells], title or f"top-{len(hits)} of {len(gallery.features)}", legend)
     return base + ".json", base + ".png"

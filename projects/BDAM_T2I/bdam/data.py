@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import os
 
-import fastreid.data.build as fastreid_build
 from fastreid.data.transforms import build_transforms
 from fastreid.utils import comm
 
+from reid_plugins.data.root import dataset_root
 from reid_plugins.data.t2i import build_t2i_dataset
 from reid_plugins.data.t2i.tokenized import (T2ITokenizer, T2ITrainSet, build_t2i_eval_loader,
                                              build_t2i_train_loader)
@@ -38,15 +38,11 @@ def build_tokenizer(cfg) -> T2ITokenizer:
     return T2ITokenizer(build_bert_tokenizer(tokenizer_source(cfg)), cfg.MODEL.BDAM.TEXT.LENGTH)
 
 
-def _root() -> str:
-    return fastreid_build._root
-
-
 def load_dataset(cfg, name: str, **kwargs):
     """The T2I dataset, with DATASETS.T2I.VAL_FROM_TRAIN of its training identities held out as val when it has no
     val split (identical in the train and the test loader: the held-out ids depend on the annotation only)."""
     T = cfg.DATASETS.T2I
-    ds = build_t2i_dataset(name, _root(), check_images=T.CHECK_IMAGES, **kwargs)
+    ds = build_t2i_dataset(name, dataset_root(cfg), check_images=T.CHECK_IMAGES, **kwargs)
     ds.hold_out_validation(T.VAL_FROM_TRAIN)
     return ds
 

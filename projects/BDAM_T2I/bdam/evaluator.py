@@ -39,6 +39,8 @@ from fastreid.evaluation.evaluator import DatasetEvaluator
 from fastreid.utils import comm
 
 from reid_plugins.evaluation import EVALUATOR_REGISTRY
+from reid_plugins.utils.figures import save_figure
+from reid_plugins.utils.modules import unwrap_model
 
 from .rerank import Setting, candidate_settings, fusion_pair_scorer, reranked_similarity, select_setting, \
     topk_fusion_scores
@@ -61,10 +63,6 @@ def use_model(model):
 
 def current_model():
     return _MODEL.get()
-
-
-def _unwrap(model):
-    return getattr(model, "module", model)
 
 
 @EVALUATOR_REGISTRY.register()
@@ -119,7 +117,7 @@ class T2IRetrievalEvaluator(DatasetEvaluator):
     def _fusion(self):
         if not self.cfg.TEST.RERANK_T2I.ENABLED or self.model is None:
             return None
-        return getattr(_unwrap(self.model), "fusion", None)
+        return getattr(unwrap_model(self.model), "fusion", None)
 
     def _part(self, name, fusion, k_max, weights_out=None):
         """Dual similarity, labels and (with a fusion head) the top-K fusion scores of one part."""
@@ -250,9 +248,4 @@ def plot_gate_histograms(gate: Optional[torch.Tensor], fusion_weights: Optional[
     if title:
         fig.suptitle(f"Gate weights on {title}")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -22,6 +22,7 @@ from fastreid.utils.events import get_event_storage
 from fastreid.utils.params import ContiguousParams
 
 from reid_plugins.engine import PluginTrainer
+from reid_plugins.utils.modules import unwrap_model
 
 from . import data
 from .evaluator import current_model, use_model
@@ -29,13 +30,9 @@ from .evaluator import current_model, use_model
 logger = logging.getLogger(__name__)
 
 
-def _unwrap(model):
-    return getattr(model, "module", model)
-
-
 def warm_text_cache(model, tokenizer, texts) -> int:
     """Frozen text encoder: encode all texts once up front (length-sorted batches, progress bar)."""
-    encoder = _unwrap(model).text_encoder
+    encoder = unwrap_model(model).text_encoder
     if not encoder.freeze or not texts:
         return 0
     ids, mask = tokenizer(sorted(set(texts)))
@@ -78,7 +75,7 @@ class GradNormStep:
             return total
         tasks = [loss_dict[k] for k in self.gradnorm_keys]
         if self.shared_params is None:
-            label, self.shared_params = _unwrap(self.model).gradnorm_shared_parameters(self.shared_spec, tasks)
+            label, self.shared_params = unwrap_model(self.model).gradnorm_shared_parameters(self.shared_spec, tasks)
             logger.info("GradNorm over %s on %s (%s)", list(self.gradnorm_keys), label,
                         ", ".join(str(tuple(p.shape)) for p in self.shared_params))
         return total + self.gradnorm(tasks, self.shared_params, loss_scale=loss_scale)
@@ -114,7 +111,7 @@ class GradNormAMPTrainer(GradNormStep, AMPTrainer):
     (bfloat16, no scaler: bfloat16 has float32's exponent range)."""
 
     def __init__(self, model, data_loader, optimizer, param_wrapper, grad_scaler=None):
-        device = next(_unwrap(model).parameters()).device
+        device = next(unwrap_model(model).parameters()).device
         self.amp_device = device.type
         self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         if grad_scaler is None:
@@ -158,7 +155,7 @@ class BDAMTrainer(PluginTrainer):
     def __init__(self, cfg):
         with _gradnorm_train_loops():
             super().__init__(cfg)
-        model = _unwrap(self.model)
+        model = unwrap_model(self.model)
         gradnorm, keys = build_gradnorm(cfg, model)
         self._trainer.setup_gradnorm(gradnorm, keys, cfg.MODEL.BDAM.GRADNORM.SHARED_PARAM)
         if gradnorm is not None:

@@ -27,19 +27,15 @@ from fastreid.data.transforms import ToTensor, build_transforms
 from fastreid.utils import comm
 from PIL import Image
 
+from reid_plugins.data.root import dataset_root
+
 logger = logging.getLogger("fastreid." + __name__)  # under fast-reid's configured logger
-
-
-def dataset_root() -> str:
-    import fastreid.data.build as build  # reid_plugins.config.apply_dataset_root sets build._root
-
-    return build._root
 
 
 def load_train_items(cfg) -> List[tuple]:
     items = []
     for name in cfg.DATASETS.NAMES:
-        data = DATASET_REGISTRY.get(name)(root=dataset_root())
+        data = DATASET_REGISTRY.get(name)(root=dataset_root(cfg))
         if comm.is_main_process():
             data.show_train()
         items.extend(data.train)
@@ -149,7 +145,7 @@ def build_feature_loader(cfg, train_data: TrainData):
 
 
 def build_test_set(cfg, dataset_name: str):
-    data = DATASET_REGISTRY.get(dataset_name)(root=dataset_root())
+    data = DATASET_REGISTRY.get(dataset_name)(root=dataset_root(cfg))
     if comm.is_main_process():
         data.show_test()
     return CommDataset(data.query + data.gallery, test_transforms(cfg), relabel=False), len(data.query)

@@ -28,16 +28,13 @@ from tqdm import tqdm
 from reid_plugins.engine import PluginTrainer
 from reid_plugins.engine.checkpoint import checkpoint_rows
 from reid_plugins.engine.guards import check_eval_weights, check_identity_batch
+from reid_plugins.utils.modules import unwrap_model
 
 from . import data, solver
 from .losses import cmp_loss
 from .prompt import encode_prompts
 
 logger = logging.getLogger("fastreid." + __name__)  # under fast-reid's configured logger
-
-
-def unwrap(model):
-    return getattr(model, "module", model)
 
 
 class StageState:
@@ -107,9 +104,9 @@ class MUVATrainer(PluginTrainer):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        if unwrap(self.model).has_text and not cfg.MUVA.STAGE1.PRETRAIN:
+        if unwrap_model(self.model).has_text and not cfg.MUVA.STAGE1.PRETRAIN:
             # stage 1 draws PK batches of identities with fast-reid's sampler too: check it before training
-            check_identity_batch(unwrap(self.model).num_classes, cfg.MUVA.STAGE1.IMS_PER_BATCH,
+            check_identity_batch(unwrap_model(self.model).num_classes, cfg.MUVA.STAGE1.IMS_PER_BATCH,
                                  cfg.DATALOADER.NUM_INSTANCE, comm.get_world_size(),
                                  batch_key="MUVA.STAGE1.IMS_PER_BATCH", batch_per_process=True)
         self.stage_state = StageState()
@@ -145,7 +142,7 @@ class MUVATrainer(PluginTrainer):
 
     # ------------------------------------------------------------------------------------------------ training
     def train(self):
-        model = unwrap(self.model)
+        model = unwrap_model(self.model)
         if self.stage_state.stage < 2 and model.has_text:
             if self.cfg.MUVA.STAGE1.PRETRAIN:
                 load_stage1_prompts(model, self.cfg.MUVA.STAGE1.PRETRAIN)
@@ -161,7 +158,7 @@ class MUVATrainer(PluginTrainer):
     @torch.no_grad()
     def extract_train_features(self, after_bn: bool) -> Tuple[torch.Tensor, torch.Tensor]:
         """Training set through the model in eval mode with the VGE masks -> (features [N, D], labels [N])."""
-        model = unwrap(self.model)
+        model = unwrap_model(self.model)
         was_training = model.training
         model.eval()
         feats, labels = [], []
@@ -179,7 +176,7 @@ class MUVATrainer(PluginTrainer):
         return feats, labels
 
     def train_stage1(self) -> None:
-        model = unwrap(self.model)
+        model = unwrap_model(self.model)
         s = self.cfg.MUVA.STAGE1
         feats, labels = self.extract_train_features(after_bn=False)
         self._untrained_features = (feats, labels)
@@ -223,7 +220,7 @@ class MUVATrainer(PluginTrainer):
     @torch.no_grad()
     def build_text_memory(self) -> None:
         """TPM: the (frozen) multi-grained text feature of every identity."""
-        model = unwrap(self.model)
+        model = unwrap_model(self.model)
         labels = torch.arange(model.num_classes, device=model.device)
         feats = [model.text_features(chunk) for chunk in labels.split(self.cfg.MUVA.FEATURE_BATCH)]
         model.text_memory.copy_(torch.cat(feats))
@@ -231,7 +228,7 @@ class MUVATrainer(PluginTrainer):
 
     @torch.no_grad()
     def rebuild_memory(self) -> None:
-        model = unwrap(self.model)
+        model = unwrap_model(self.model)
         if "ImpLoss" not in model.loss_names:
             return
         if self._untrained_features is not None and self.iter == 0:
@@ -265,5 +262,5 @@ class MUVATrainer(PluginTrainer):
         if cfg.MUVA.VIS.ENABLED and comm.is_main_process() and cfg.OUTPUT_DIR:
             from .visualize import save_part_mask_figures
 
-            save_part_mask_figures(cfg, unwrap(model))
+            save_part_mask_figures(cfg, unwrap_model(model))
         return results

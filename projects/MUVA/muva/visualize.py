@@ -10,6 +10,8 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from reid_plugins.utils.figures import save_figure
+
 from .config import PART_NAMES
 from .data import build_test_set
 
@@ -54,12 +56,7 @@ def save_mask_figure(images: List[np.ndarray], probs: torch.Tensor, part_names: 
     if title:
         fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def save_part_mask_figures(cfg, model) -> List[str]:

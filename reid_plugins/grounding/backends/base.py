@@ -1,8 +1,6 @@
 """What every grounding backend returns, and the helpers the VLM backends share."""
 from __future__ import annotations
 
-import base64
-import mimetypes
 import os
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
@@ -79,15 +77,6 @@ def image_size(path: str) -> Tuple[int, int]:
     """(W, H) from the file header (PIL opens lazily; no pixel decoding)."""
     with Image.open(path) as im:
         return im.size
-
-
-def image_data_url(path: str) -> str:
-    """The file as a base64 data: URL (what OpenAI-compatible servers accept as image input)."""
-    mime = mimetypes.guess_type(path)[0]
-    if not mime or not mime.startswith("image/"):
-        raise ValueError(f"image {path!r}: cannot tell its type from the extension (expected .jpg / .png / ...)")
-    with open(path, "rb") as f:
-        return f"data:{mime};base64,{base64.b64encode(f.read()).decode('ascii')}"
 
 
 def check_image(path: str) -> None:

@@ -18,8 +18,9 @@ import openai
 
 from ...captioning.client import FATAL_ERRORS, MalformedResponse, MLLMClient
 from ...captioning.redaction import redact
+from ...utils.images import image_data_url
 from ..parts import PARTS, PROMPTS
-from .base import Answers, PartAnswer, VLMBackend, check_image, image_data_url, image_size
+from .base import Answers, PartAnswer, VLMBackend, check_image, image_size
 
 
 class OpenAIBackend(VLMBackend):

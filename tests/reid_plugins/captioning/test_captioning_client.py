@@ -1,23 +1,9 @@
-"""Client pieces that need no server: data URLs, the rate limiter (with a fake clock), key and model handling."""
-import base64
+"""Client pieces that need no server: the rate limiter (with a fake clock), key and model handling."""
 
 import pytest
 
 from reid_plugins.captioning import client as client_mod
-from reid_plugins.captioning.client import MLLMClient, RateLimiter, image_data_url
-
-
-def test_image_data_url_round_trips_the_file(tmp_path):
-    p = tmp_path / "x.jpg"
-    p.write_bytes(b"\xff\xd8\xff\xe0fake-jpeg")
-    url = image_data_url(str(p))
-    assert url.startswith("data:image/jpeg;base64,")
-    assert base64.b64decode(url.split(",", 1)[1]) == b"\xff\xd8\xff\xe0fake-jpeg"
-    with pytest.raises(FileNotFoundError, match="nope.png"):
-        image_data_url(str(tmp_path / "nope.png"))
-    (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(ValueError, match="notes.txt.*image type"):
-        image_data_url(str(tmp_path / "notes.txt"))
+from reid_plugins.captioning.client import MLLMClient, RateLimiter
 
 
 def test_rate_limiter_spaces_request_starts(monkeypatch):

@@ -92,4 +92,4 @@ def test_style_map_is_a_png(tmp_path, method):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     h, w = mpimg.imread(path).shape[:2]
     assert (w, h) == (880, 770)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert [p.name for p in tmp_path.iterdir()] == ["map.png"]  # no temporary file left
