@@ -260,24 +260,7 @@ def wall_times(suite: Suite, seeds: Sequence[int], output_root: str) -> Dict[str
 
 
 # ------------------------------------------------------------------------------------------------ statistics
-@dataclass
-class Stat:
-    values: List[float]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return sum(self.values) / self.n
-
-    @property
-    def std(self) -> float:
-        """Sample standard deviation (n - 1); 0 for one value."""
-        if self.n < 2:
-            return 0.0
-        return math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (self.n - 1))
+Stat = compare.Cell  # mean and sample std over seeds: the same statistic as compare.py's table cells
 
 
 def metric_value(results: dict, target: str, keys: Sequence[str]) -> Optional[float]:
