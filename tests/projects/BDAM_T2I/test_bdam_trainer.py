@@ -32,7 +32,7 @@ def _cfg(root, out, *extra, domain="A"):
                            "DATASETS.NAMES", f'("SynthPedT2I{domain}",)', "DATASETS.TESTS", f'("SynthPedT2I{domain}",)',
                            "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_WORKERS", "0", "TEST.NUM_WORKERS", "0",
                            "SOLVER.MAX_EPOCH", "1", "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1",
-                           "TEST.IMS_PER_BATCH", "64", "TEST.GATE_HIST", "False", "DATASETS.T2I.VAL_FROM_TRAIN", "0.25",
+                           "TEST.IMS_PER_BATCH", "64", "TEST.VIS.ENABLED", "False", "DATASETS.T2I.VAL_FROM_TRAIN", "0.25",
                            *extra])
 
 

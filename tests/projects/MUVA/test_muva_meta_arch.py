@@ -70,7 +70,7 @@ def test_training_losses_by_name():
 
 
 def test_part_subset_selects_mask_rows():
-    model = _model("MUVA.PARTS", '("legs",)', "MODEL.LOSSES.NAME", '("IDLoss", "MaskBCELoss")')
+    model = _model("MODEL.MUVA.PARTS", '("legs",)', "MODEL.LOSSES.NAME", '("IDLoss", "MaskBCELoss")')
     assert model.backbone.part_index == [2] and model.backbone.feat_dim == 2 * 128
     masks = _batch()["masks"]
     assert torch.equal(model.part_masks(masks), masks[:, 2:3].bool())
@@ -78,22 +78,22 @@ def test_part_subset_selects_mask_rows():
 
 
 def test_vision_only_and_single_grained():
-    vo = _model("MUVA.PROMPT.ENABLED", "False", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "MaskBCELoss")')
+    vo = _model("MODEL.MUVA.PROMPT.ENABLED", "False", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "MaskBCELoss")')
     assert vo.text_encoder is None and vo.prompt_learner is None and not hasattr(vo, "text_memory")
-    g = _model("MUVA.PARTS", "()", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "I2TCELoss")')
+    g = _model("MODEL.MUVA.PARTS", "()", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "I2TCELoss")')
     assert g.backbone.mask_predictor is None and g.backbone.feat_dim == 128
     g.train()
     assert set(g(_batch())) == {"loss_id", "loss_imp", "loss_i2tce"}
 
 
 def test_configuration_errors_name_the_keys():
-    with pytest.raises(ValueError, match="I2TCELoss but MUVA.PROMPT.ENABLED"):
-        _model("MUVA.PROMPT.ENABLED", "False")
+    with pytest.raises(ValueError, match="I2TCELoss but MODEL.MUVA.PROMPT.ENABLED"):
+        _model("MODEL.MUVA.PROMPT.ENABLED", "False")
     with pytest.raises(ValueError, match="mask loss"):
-        _model("MUVA.PARTS", "()")
+        _model("MODEL.MUVA.PARTS", "()")
     with pytest.raises(ValueError, match="unknown loss"):
         _model("MODEL.LOSSES.NAME", '("TripletLoss",)')
     with pytest.raises(ValueError, match="NUM_CLASSES"):
         build_model(build_cfg("", TINY[:-2] + ["MODEL.HEADS.NUM_CLASSES", "0"], (add_muva_config,)))
-    with pytest.raises(ValueError, match="MUVA.PARTS"):
-        _model("MUVA.PARTS", '("torso",)')
+    with pytest.raises(ValueError, match="MODEL.MUVA.PARTS"):
+        _model("MODEL.MUVA.PARTS", '("torso",)')

@@ -26,18 +26,18 @@ VARIANTS = {  # name: (opts, recorded values)
         "mask_logits_abs": 104.36610407776965,
         "losses": {"loss_i2tce": 11.202059745788574, "loss_id": 1.0964151620864868, "loss_imp": 4.195444107055664,
                    "loss_mask_bce": 0.693421483039856, "loss_mask_dice": 0.6026884317398071}}),
-    "stripe": (["MUVA.MASK_MODE", "stripe", "MODEL.LOSSES.NAME", VISION_LOSSES], {
+    "stripe": (["MODEL.MUVA.ATTENTION_MASKS", "fixed-stripes", "MODEL.LOSSES.NAME", VISION_LOSSES], {
         "eval_feat": 568.6858756511938, "eval_feat_abs": 2432.9532932292204, "raw_feat_abs": 2432.965474715922,
         "eval_feat_0_5": [0.6761547327041626, -1.605755090713501, -1.0257436037063599, 0.10209690779447556,
                           -0.7569868564605713],
         "losses": {"loss_i2tce": 10.833593368530273, "loss_id": 1.1007671356201172, "loss_imp": 5.36301851272583}}),
-    "legs": (["MUVA.PARTS", '("legs",)', "MODEL.LOSSES.NAME", '("IDLoss", "MaskBCELoss")'], {
+    "legs": (["MODEL.MUVA.PARTS", '("legs",)', "MODEL.LOSSES.NAME", '("IDLoss", "MaskBCELoss")'], {
         "eval_feat": 276.645725928247, "eval_feat_abs": 1218.0794036799343, "raw_feat_abs": 1218.0855007386417,
         "eval_feat_0_5": [0.6800986528396606, -1.6102075576782227, -1.015946865081787, 0.11860616505146027,
                           -0.7460898756980896],
         "mask_logits_abs": 37.739965122350895,
         "losses": {"loss_id": 1.0997244119644165, "loss_mask_bce": 0.6919932961463928}}),
-    "single-grained": (["MUVA.PARTS", "()", "MODEL.LOSSES.NAME", VISION_LOSSES], {
+    "single-grained": (["MODEL.MUVA.PARTS", "()", "MODEL.LOSSES.NAME", VISION_LOSSES], {
         "eval_feat": 115.67881675576791, "eval_feat_abs": 605.1783275129274, "raw_feat_abs": 605.1813573518302,
         "eval_feat_0_5": [0.6814051270484924, -1.6122393608093262, -1.0108214616775513, 0.12627722322940826,
                           -0.7393553256988525],
@@ -105,8 +105,9 @@ def test_tiny_run_metrics_at_seed_0_match_the_recorded_values(config, synth_root
         "DATASETS.ROOT", synth_root, "DATASETS.TESTS", '("SynthPedA", "SynthPedB")', "OUTPUT_DIR", str(tmp_path),
         "SEED", "0", "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_INSTANCE", "4", "DATALOADER.NUM_WORKERS", "0",
         "SOLVER.MAX_EPOCH", "2", "SOLVER.STEPS", "[1]", "SOLVER.CHECKPOINT_PERIOD", "2", "TEST.EVAL_PERIOD", "2",
-        "TEST.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "32", "MUVA.STAGE1.MAX_EPOCH", "1",
-        "MUVA.STAGE1.IMS_PER_BATCH", "8", "MUVA.FEATURE_BATCH", "64", "MUVA.VIS.NUM_IMAGES", "2"], (add_muva_config,))
+        "TEST.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "32", "MODEL.MUVA.STAGE1.MAX_EPOCH", "1",
+        "MODEL.MUVA.STAGE1.IMS_PER_BATCH", "8", "MODEL.MUVA.FEATURE_BATCH", "64", "TEST.VIS.NUM_IMAGES", "2"],
+        (add_muva_config,))
     cfg.freeze()
     seed_all_rng(0)
     trainer = MUVATrainer(cfg)
