@@ -5,6 +5,7 @@ from fastreid.modeling import build_model
 
 from muva import add_muva_config
 from muva import losses as L
+from muva_batches import fixed_batch as _batch
 from reid_plugins.config import build_cfg
 
 TINY = ["MODEL.BACKBONE.CLIP_ARCH", "ViT-T-16-reid", "MODEL.BACKBONE.PRETRAIN", "False", "MODEL.DEVICE", "cpu",
@@ -14,14 +15,6 @@ TINY = ["MODEL.BACKBONE.CLIP_ARCH", "ViT-T-16-reid", "MODEL.BACKBONE.PRETRAIN", 
 def _model(*opts, seed=0):
     torch.manual_seed(seed)
     return build_model(build_cfg("", TINY + list(opts), (add_muva_config,)))
-
-
-def _batch(b=6):
-    torch.manual_seed(5)
-    masks = torch.zeros(b, 3, 16, 8, dtype=torch.uint8)
-    masks[:, 0, :4], masks[:, 1, 4:10], masks[:, 2, 10:] = 1, 1, 1
-    return {"images": torch.rand(b, 3, 256, 128) * 255, "targets": torch.tensor([0, 0, 1, 1, 2, 2][:b]),
-            "masks": masks.reshape(b, 3, 128)}
 
 
 def test_structure_and_inference_feature():

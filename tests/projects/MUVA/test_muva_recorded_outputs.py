@@ -11,6 +11,7 @@ from fastreid.modeling import build_model
 from fastreid.utils.env import seed_all_rng
 
 from muva import MUVATrainer, add_muva_config
+from muva_batches import fixed_batch as _batch
 from reid_plugins.config import build_cfg
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -43,14 +44,6 @@ VARIANTS = {  # name: (opts, recorded values)
                           -0.7393553256988525],
         "losses": {"loss_i2tce": 9.862309455871582, "loss_id": 1.0970603227615356, "loss_imp": 17.259571075439453}}),
 }
-
-
-def _batch(b=6):
-    torch.manual_seed(5)
-    masks = torch.zeros(b, 3, 16, 8, dtype=torch.uint8)
-    masks[:, 0, :4], masks[:, 1, 4:10], masks[:, 2, 10:] = 1, 1, 1
-    return {"images": torch.rand(b, 3, 256, 128) * 255, "targets": torch.tensor([0, 0, 1, 1, 2, 2][:b]),
-            "masks": masks.reshape(b, 3, 128)}
 
 
 def _outputs(opts):
