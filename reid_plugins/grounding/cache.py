@@ -111,14 +111,14 @@ class MaskCache:
         raise StaleCacheError(f"stale part-mask cache entry for {image_path!r} in {self.path}: {why}; {redo}")
 
 
-def write_mask_cache(path: str, header: dict, arrays: Dict[str, np.ndarray]) -> None:
-    """Written atomically (utils.io)."""
+def write_mask_cache(path: str, header: dict, arrays: Dict[str, np.ndarray]) -> MaskCache:
+    """Written atomically (utils.io); returns the cache as read_mask_cache reads it back."""
     missing = [k for k in _ARRAYS if k not in arrays]
     if missing:
         raise ValueError(f"write_mask_cache: arrays {missing} missing")
-    header = dict(header, format=FORMAT_VERSION)
-    write_atomic(path, lambda f: np.savez(f, header=np.array(json.dumps(header)), **{k: arrays[k] for k in _ARRAYS}),
-                 binary=True)
+    text = json.dumps(dict(header, format=FORMAT_VERSION))
+    write_atomic(path, lambda f: np.savez(f, header=np.array(text), **{k: arrays[k] for k in _ARRAYS}), binary=True)
+    return MaskCache(header=json.loads(text), path=path, **{k: np.asarray(arrays[k]) for k in _ARRAYS})
 
 
 def read_mask_cache(path: str) -> MaskCache:

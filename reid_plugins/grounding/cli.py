@@ -13,7 +13,7 @@ import numpy as np
 from ..captioning.redaction import redact, setup_cli_logging
 from .backends import BACKENDS, build_backend
 from .cache import MASKS_FILE, dataset_cache_dir, read_mask_cache
-from .config import DEFAULT_CACHE_SUBDIR, MaskSettings, add_part_mask_config
+from .config import DEFAULT_CACHE_SUBDIR, MaskSettings, settings_from_args
 from .label import FatalBackendError, LabelItem, format_summary, label_items
 from .parsing import JSON_COORDS, MULTI_BOX_RULES, PLAIN_COORDS
 from .voting import VOTE_RULES, unpack_masks
@@ -108,21 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--config-file", default="")
     c.add_argument("opts", nargs=argparse.REMAINDER, help="MODEL.MASKS.* KEY VALUE pairs")
     return parser
-
-
-def settings_from_args(args) -> MaskSettings:
-    from ..config import build_cfg
-
-    opts = list(getattr(args, "opts", []) or [])
-    if getattr(args, "grid", None):
-        opts += ["MODEL.MASKS.GRID", f"({args.grid[0]}, {args.grid[1]})"]
-    if getattr(args, "vote_rule", None):
-        opts += ["MODEL.MASKS.VOTE_RULE", args.vote_rule]
-    if getattr(args, "vote_fraction", None) is not None:
-        opts += ["MODEL.MASKS.VOTE_FRACTION", str(args.vote_fraction)]
-    opts += ["DATASETS.ROOT", getattr(args, "root", "") or ""]
-    cfg = build_cfg(args.config_file, opts, [add_part_mask_config])
-    return MaskSettings.from_config(cfg)
 
 
 def dataset_items(name: str, root: str, splits: Sequence[str]) -> List[LabelItem]:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .cache import MASKS_FILE, PARSERS, entry_key, write_mask_cache
+from .cache import MASKS_FILE, PARSERS, MaskCache, entry_key, write_mask_cache
 from .calibration import Calibrator, calibration_rates, replacement_counts
 from .parts import PARTS
 from .plots import save_calibration_histograms
@@ -15,17 +14,6 @@ from .voting import pack_masks, vote
 
 CALIBRATION_PNG = "calibration.png"
 _VLM_PARSERS = ("cogvlm", "qwen_json", "plain", "unparsed")
-
-
-@dataclass
-class Compacted:
-    raw_boxes: np.ndarray
-    boxes: np.ndarray
-    reasons: np.ndarray
-    parsers: np.ndarray
-    masks: np.ndarray
-    raw_masks: np.ndarray
-    calibrator: Calibrator
 
 
 def records_to_arrays(records: Sequence[dict], reparse: Optional[Callable[[str, Tuple[int, int]], object]] = None
@@ -48,40 +36,35 @@ def records_to_arrays(records: Sequence[dict], reparse: Optional[Callable[[str, 
     return raw, parsers
 
 
-def calibrate_and_vote(raw: np.ndarray, settings) -> Compacted:
-    cal = Calibrator(settings.calibration).fit(raw)
-    boxes, reasons = cal.apply(raw)
-    kw = dict(rule=settings.vote_rule, fraction=settings.vote_fraction, ensure_one=settings.ensure_one_patch)
-    return Compacted(raw, boxes, reasons, np.zeros(reasons.shape, np.uint8), vote(boxes, settings.grid, **kw),
-                     vote(raw, settings.grid, **kw), cal)
-
-
 def write_cache(out_dir: str, relpaths: List[str], sizes: List[int], records: Sequence[dict], settings, header: dict,
-                reparse=None) -> Tuple[Compacted, dict]:
-    """Writes <out_dir>/masks.npz (atomically) and calibration.png; returns the arrays and the stats."""
+                reparse=None) -> Tuple[MaskCache, dict]:
+    """Calibrates and votes the journal's boxes, writes <out_dir>/masks.npz (atomically) and calibration.png; returns
+    the cache as read_mask_cache would read it back, and the stats."""
     raw, parsers = records_to_arrays(records, reparse)
-    c = calibrate_and_vote(raw, settings)
-    c.parsers = parsers
+    calibrator = Calibrator(settings.calibration).fit(raw)
+    boxes, reasons = calibrator.apply(raw)
     grid = tuple(int(v) for v in settings.grid)
+    kw = dict(rule=settings.vote_rule, fraction=settings.vote_fraction, ensure_one=settings.ensure_one_patch)
+    masks = vote(boxes, grid, **kw)
     keys = [entry_key(r, s, header["backend_id"], header["prompt_id"], grid) for r, s in zip(relpaths, sizes)]
-    stats = {"images": len(relpaths), "calibration_rate": calibration_rates(c.reasons),
-             "replacements": replacement_counts(c.reasons),
+    stats = {"images": len(relpaths), "calibration_rate": calibration_rates(reasons),
+             "replacements": replacement_counts(reasons),
              "parsers": {p: {name: int((parsers[:, i] == k).sum()) for k, name in enumerate(PARSERS)
                              if (parsers[:, i] == k).any()} for i, p in enumerate(PARTS)},
-             "mask_coverage": {p: float(c.masks[:, i].mean()) if len(relpaths) else 0.0
+             "mask_coverage": {p: float(masks[:, i].mean()) if len(relpaths) else 0.0
                                for i, p in enumerate(PARTS)}}
     header = dict(header, grid=list(grid), vote_rule=settings.vote_rule, vote_fraction=settings.vote_fraction,
-                  ensure_one_patch=settings.ensure_one_patch, calibration=c.calibrator.to_json(), stats=stats)
+                  ensure_one_patch=settings.ensure_one_patch, calibration=calibrator.to_json(), stats=stats)
     arrays = {"relpaths": np.array(relpaths, dtype=str), "sizes": np.array(sizes, dtype=np.int64),
               "keys": np.array(keys, dtype=str), "raw_boxes": raw.astype(np.float32),
-              "boxes": c.boxes.astype(np.float32), "reasons": c.reasons, "parsers": parsers,
-              "masks": pack_masks(c.masks), "raw_masks": pack_masks(c.raw_masks)}
-    write_mask_cache(os.path.join(out_dir, MASKS_FILE), header, arrays)
+              "boxes": boxes.astype(np.float32), "reasons": reasons, "parsers": parsers,
+              "masks": pack_masks(masks), "raw_masks": pack_masks(vote(raw, grid, **kw))}
+    cache = write_mask_cache(os.path.join(out_dir, MASKS_FILE), header, arrays)
     if len(relpaths):
-        save_calibration_histograms(raw, c.boxes, c.calibrator, os.path.join(out_dir, CALIBRATION_PNG),
+        save_calibration_histograms(raw, boxes, calibrator, os.path.join(out_dir, CALIBRATION_PNG),
                                     title=f"{header.get('dataset', '')} ({header.get('backend_id', '')}): box sizes, "
                                           f"raw (blue) vs calibrated (red)")
-    return c, stats
+    return cache, stats
 
 
 def empty_record_parts(error: str) -> Dict[str, dict]:

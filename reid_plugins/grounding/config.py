@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Tuple
 from ..data.root import dataset_root
 from .calibration import DEFAULT_AREA_FRAC, DEFAULT_HEIGHT_FRAC, CalibrationConfig
 from .oracle import NoiseRates
+from .parts import LABEL_BACKENDS, PROVIDER_BACKENDS
 from .stripes import DEFAULT_STRIPES
 from .voting import VOTE_RULES
 
 if TYPE_CHECKING:
     from fastreid.config import CfgNode as CN
 
-PROVIDER_BACKENDS = ("oracle", "oracle-noisy", "stripes", "cache", "official-pickle")
 DEFAULT_CACHE_SUBDIR = "part_masks"
 
 
@@ -92,7 +92,7 @@ class MaskSettings:
     def __post_init__(self):
         if self.backend not in PROVIDER_BACKENDS:
             extra = (" (label images with `python -m reid_plugins.grounding label --backend "
-                     f"{self.backend}` first, then use BACKEND cache)") if self.backend in ("openai", "hf") else ""
+                     f"{self.backend}` first, then use BACKEND cache)") if self.backend in LABEL_BACKENDS else ""
             raise ValueError(f"MODEL.MASKS.BACKEND={self.backend!r}: expected one of {PROVIDER_BACKENDS}{extra}")
         if self.vote_rule not in VOTE_RULES:
             raise ValueError(f"MODEL.MASKS.VOTE_RULE={self.vote_rule!r}: expected one of {VOTE_RULES}")
@@ -126,3 +126,20 @@ class MaskSettings:
                    image_size=_int_pair(m.IMAGE_SIZE, "IMAGE_SIZE"), vote_rule=str(m.VOTE_RULE),
                    vote_fraction=float(m.VOTE_FRACTION), ensure_one_patch=bool(m.ENSURE_ONE_PATCH),
                    calibrate=bool(m.CALIBRATE), calibration=calib, noise=noise)
+
+
+def settings_from_args(args) -> MaskSettings:
+    """MaskSettings of a grounding CLI command: --config-file, then its KEY VALUE opts, then the --grid /
+    --vote-rule / --vote-fraction / --root flags."""
+    from ..config import build_cfg
+
+    opts = list(getattr(args, "opts", []) or [])
+    if getattr(args, "grid", None):
+        opts += ["MODEL.MASKS.GRID", f"({args.grid[0]}, {args.grid[1]})"]
+    if getattr(args, "vote_rule", None):
+        opts += ["MODEL.MASKS.VOTE_RULE", args.vote_rule]
+    if getattr(args, "vote_fraction", None) is not None:
+        opts += ["MODEL.MASKS.VOTE_FRACTION", str(args.vote_fraction)]
+    opts += ["DATASETS.ROOT", getattr(args, "root", "") or ""]
+    cfg = build_cfg(args.config_file, opts, [add_part_mask_config])
+    return MaskSettings.from_config(cfg)

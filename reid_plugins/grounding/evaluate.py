@@ -13,6 +13,7 @@ from typing import Dict, List
 import numpy as np
 
 from .calibration import KEPT, Calibrator
+from .config import settings_from_args
 from .oracle import ERROR_KINDS, PARTS_FILE, load_parts_file, perturb
 from .parts import PARTS
 from .voting import vote
@@ -82,8 +83,6 @@ def format_eval(results: Dict[str, Dict]) -> List[str]:
 
 
 def run_eval_calibration(args) -> Dict[str, Dict]:
-    from .cli import settings_from_args
-
     if args.opts and args.opts[0] == "--":
         args.opts = args.opts[1:]
     settings = settings_from_args(args)

@@ -7,6 +7,16 @@ from __future__ import annotations
 
 PARTS = ("head", "upper", "legs")
 
+# Every source of part boxes by name, and where it can be named: "label" = `python -m reid_plugins.grounding label
+# --backend` (asks it for boxes and writes a cache), "provider" = MODEL.MASKS.BACKEND (what training reads). The VLMs
+# (openai, hf) are too slow to call while training, so the provider reads their answers from a cache; the reference
+# sources compute their boxes and serve both.
+MASK_SOURCES = {"openai": ("label",), "hf": ("label",), "oracle": ("label", "provider"),
+                "oracle-noisy": ("label", "provider"), "stripes": ("label", "provider"), "cache": ("provider",),
+                "official-pickle": ("provider",)}
+LABEL_BACKENDS = tuple(n for n, uses in MASK_SOURCES.items() if "label" in uses)
+PROVIDER_BACKENDS = tuple(n for n, uses in MASK_SOURCES.items() if "provider" in uses)
+
 # MUVA §3.2.3: 'Guide me to the location of <p> within the image by providing its bounding boxes', <p> = "the
 # head/upper body/legs of the person".
 PROMPT_TEMPLATE = "Guide me to the location of {part} within the image by providing its bounding boxes"

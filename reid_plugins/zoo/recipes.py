@@ -226,7 +226,7 @@ def train(entry: ZooEntry, corpus: WebCorpus, work_dir: str, steps: Optional[int
 # ------------------------------------------------------------------------------------------------ export
 def export(entry: ZooEntry, model: nn.Module, out_dir: str) -> None:
     """Write the entry's files into out_dir (each atomically)."""
-    from reid_plugins.utils.io import torch_save_atomic, write_atomic
+    from reid_plugins.utils.io import torch_save_atomic, write_atomic, write_bytes_atomic
 
     os.makedirs(out_dir, exist_ok=True)
     if entry.kind == "clip":
@@ -237,11 +237,12 @@ def export(entry: ZooEntry, model: nn.Module, out_dir: str) -> None:
     elif entry.recipe["backbone"] == "vit":
         import tempfile
 
+        # save_pretrained writes a folder of files; each is then committed atomically by the shared writer
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             model.backbone.save_pretrained(tmp, safe_serialization=True)
             for name in entry.files:
-                os.chmod(os.path.join(tmp, name), 0o644)
-                os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
+                with open(os.path.join(tmp, name), "rb") as f:
+                    write_bytes_atomic(os.path.join(out_dir, name), f.read())
     else:
         torch_save_atomic({k: v.detach().clone() for k, v in model.backbone.state_dict().items()},
                           os.path.join(out_dir, "model.pth"))

@@ -246,7 +246,7 @@ def test_hyperparameter_suites_read_held_out_source_data_only():
     shipped config and nothing else, and is scored on SynthPedAVal (A's held-out training families) or on BDAM's
     validation identities, never on a benchmark test split."""
     image = ablate.load_suite("hparams_zoo")
-    assert {r.name.split("_")[0] for r in image.rows} == {"BoT", "AGW", "SBS", "MUVA"}
+    assert {r.name.split("_")[0] for r in image.rows} == {"BoT", "AGW", "SBS", "MUVA", "MUVA-VO"}
     for r in image.rows:
         assert r.opts[0::2] == ["SOLVER.BASE_LR"] and r.sources == r.targets == ["SynthPedAVal"], r.name
     bdam = ablate.load_suite("hparams_zoo_bdam")

@@ -9,10 +9,11 @@ head also its aligned inputs "fusion_img" / "fusion_txt" (+ "fusion_txt_mask" fo
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
+from fastreid.config import configurable
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 from torch import nn
 
@@ -133,64 +134,41 @@ def _feature_norm(branch: str, kind: str, dim: int) -> nn.Module:
 
 @META_ARCH_REGISTRY.register()
 class BDAMT2I(nn.Module):
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, image_encoder: nn.Module, text_encoder: TextEncoder, pixel_mean, pixel_std, embed_dim: int,
+                 feat_dim: int, bdam: Optional[Dict[str, Any]], fusion: Optional[Dict[str, Any]], loss_names,
+                 loss_cfg, dropout: float = 0.1, attn_dropout: float = 0.1, image_feat_norm: str = "none",
+                 text_feat_norm: str = "none", detach_fusion_inputs: bool = True):
+        """``bdam``: keyword arguments of :class:`BDAM` beyond its sizes and dropouts (None: the Table 1 baseline,
+        mean patch token -> linear); ``fusion``: those of :class:`MambaFusion` (None: no fusion head); ``loss_cfg``:
+        cfg.MODEL.BDAM.LOSSES (each loss reads its own keys). Modules are created in the order that fixes their
+        random initialisation: the encoders (from_config), then the heads below."""
         super().__init__()
-        B = cfg.MODEL.BDAM
-        drop = B.DROPOUT
-        attn_drop = drop if B.ATTN_DROPOUT < 0 else B.ATTN_DROPOUT
-        size = tuple(cfg.INPUT.SIZE_TRAIN)
-        if tuple(cfg.INPUT.SIZE_TEST) != size:
-            raise ValueError(f"INPUT.SIZE_TEST {list(cfg.INPUT.SIZE_TEST)} must equal INPUT.SIZE_TRAIN "
-                             f"{list(size)}: the ViT position embeddings are not interpolated")
-        image_size = size[0] if size[0] == size[1] else size
-        self.image_encoder = build_vit_encoder(
-            B.IMAGE.PRETRAINED_DIR, image_size=image_size, patch_size=B.IMAGE.PATCH_SIZE,
-            hidden_size=B.IMAGE.HIDDEN_SIZE, num_layers=B.IMAGE.NUM_LAYERS, num_heads=B.IMAGE.NUM_HEADS,
-            dropout=drop, attn_dropout=attn_drop)
-        text_dir = B.TEXT.PRETRAINED_DIR
-        if text_dir == "minilm":
-            from reid_plugins.modeling.pretrained import minilm_dir
-
-            text_dir = minilm_dir()
-        bert = build_bert_encoder(text_dir, hidden_size=B.TEXT.HIDDEN_SIZE, num_layers=B.TEXT.NUM_LAYERS,
-                                  num_heads=B.TEXT.NUM_HEADS, max_position_embeddings=max(512, B.TEXT.LENGTH),
-                                  dropout=drop, attn_dropout=attn_drop,
-                                  keep_layers=B.TEXT.KEEP_LAYERS if text_dir else 0)
-        if B.TEXT.LENGTH > bert.config.max_position_embeddings:
-            raise ValueError(f"MODEL.BDAM.TEXT.LENGTH={B.TEXT.LENGTH} exceeds the text encoder's "
-                             f"max_position_embeddings={bert.config.max_position_embeddings}")
-        self.text_encoder = TextEncoder(bert, B.TEXT.POOL, B.TEXT.FREEZE)
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
         vit_dim = self.image_encoder.config.hidden_size
         txt_dim = self.text_encoder.out_dim
-        self.txt_norm = _feature_norm("TEXT", B.TEXT.FEAT_NORM, txt_dim)
-
-        M = B.MODULE
-        if M.ENABLED:
-            self.bdam = BDAM(vit_dim, M.DIM, M.NUM_LAYERS, M.NUM_HEADS, M.MLP_RATIO, drop, M.CROSS_ATTN,
-                             M.CROSS_LAYERS, M.GATE, attn_dropout=attn_drop)
-            feat_dim = M.DIM
-            self.clo_proj = nn.Linear(M.DIM, txt_dim)  # "clothing features are linearly projected to the text dim"
+        self.txt_norm = _feature_norm("TEXT", text_feat_norm, txt_dim)
+        if bdam is not None:
+            self.bdam = BDAM(vit_dim, feat_dim, dropout=dropout, attn_dropout=attn_dropout, **bdam)
+            self.clo_proj = nn.Linear(feat_dim, txt_dim)  # "clothing features are linearly projected to the text dim"
         else:  # Table 1 baseline: average of the patch tokens, linearly mapped
             self.bdam = None
-            self.base_proj = nn.Linear(vit_dim, M.DIM)
-            feat_dim = M.DIM
-        self.img_norm = _feature_norm("IMAGE", B.IMAGE.FEAT_NORM, feat_dim)
-        self.img_embed = nn.Linear(feat_dim, B.EMBED_DIM)
-        self.txt_embed = nn.Linear(txt_dim, B.EMBED_DIM)
+            self.base_proj = nn.Linear(vit_dim, feat_dim)
+        self.img_norm = _feature_norm("IMAGE", image_feat_norm, feat_dim)
+        self.img_embed = nn.Linear(feat_dim, embed_dim)
+        self.txt_embed = nn.Linear(txt_dim, embed_dim)
 
-        Fu = B.FUSION
         self.fusion: Optional[MambaFusion] = None
-        if Fu.ENABLED:
-            self.fusion = MambaFusion(feat_dim, txt_dim, Fu.DIM, Fu.ALIGN, Fu.GATE, Fu.MAMBA_LAYERS, Fu.D_STATE,
-                                      Fu.D_CONV, Fu.EXPAND, Fu.OUT_DIM, drop, variant=Fu.VARIANT,
-                                      input_norm=Fu.INPUT_NORM, bidirectional=Fu.BIDIRECTIONAL)
-        if "ClothingMatch" in B.LOSSES.NAME and M.ENABLED:
+        if fusion is not None:
+            self.fusion = MambaFusion(feat_dim, txt_dim, dropout=dropout, **fusion)
+        if "ClothingMatch" in loss_names and self.bdam is not None:
             # its own projection: eq. 1 pushes clo_proj's output away from the clothing text, matching pulls this one
             # towards it; on one shared projection the two would cancel (their sum is minimal at P_pos = 1/2)
-            self.clo_match_proj = nn.Linear(M.DIM, txt_dim)
+            self.clo_match_proj = nn.Linear(feat_dim, txt_dim)
 
-        self.loss_cfg = B.LOSSES
-        self.loss_names = tuple(B.LOSSES.NAME)
+        self.loss_cfg = loss_cfg
+        self.loss_names = tuple(loss_names)
         for name in self.loss_names:
             get_loss(name)
             if name not in ALL_LOSSES:
@@ -202,18 +180,61 @@ class BDAMT2I(nn.Module):
                 raise ValueError("MODEL.BDAM.LOSSES.NAME has 'FusionMatch' but MODEL.BDAM.FUSION.ENABLED is False")
         if not self.loss_names:
             raise ValueError("MODEL.BDAM.LOSSES.NAME is empty")
-        if B.LOSSES.FUSION.OBJECTIVE not in FUSION_OBJECTIVES:
+        if loss_cfg.FUSION.OBJECTIVE not in FUSION_OBJECTIVES:
             raise ValueError(f"MODEL.BDAM.LOSSES.FUSION.OBJECTIVE must be one of {FUSION_OBJECTIVES}, got "
-                             f"{B.LOSSES.FUSION.OBJECTIVE!r}")
-        if B.LOSSES.ADV.POSITIVES not in ("outfit", "pid"):
+                             f"{loss_cfg.FUSION.OBJECTIVE!r}")
+        if loss_cfg.ADV.POSITIVES not in ("outfit", "pid"):
             raise ValueError(f"MODEL.BDAM.LOSSES.ADV.POSITIVES must be 'outfit' or 'pid', got "
-                             f"{B.LOSSES.ADV.POSITIVES!r}")
-        self.fusion_objective = B.LOSSES.FUSION.OBJECTIVE
-        self.itm_tau = B.LOSSES.FUSION.ITM_TAU
-        self.num_negatives = B.LOSSES.FUSION.NUM_NEGATIVES
-        self.detach_fusion_inputs = B.FUSION.DETACH_INPUTS
-        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, -1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, -1, 1, 1), False)
+                             f"{loss_cfg.ADV.POSITIVES!r}")
+        self.fusion_objective = loss_cfg.FUSION.OBJECTIVE
+        self.itm_tau = loss_cfg.FUSION.ITM_TAU
+        self.num_negatives = loss_cfg.FUSION.NUM_NEGATIVES
+        self.detach_fusion_inputs = detach_fusion_inputs
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, -1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, -1, 1, 1), False)
+
+    @classmethod
+    def from_config(cls, cfg) -> Dict[str, Any]:
+        """cfg.MODEL.BDAM.* -> the encoders (built here, in this order) and the keyword arguments of __init__."""
+        bdam_cfg = cfg.MODEL.BDAM
+        dropout = bdam_cfg.DROPOUT
+        attn_dropout = dropout if bdam_cfg.ATTN_DROPOUT < 0 else bdam_cfg.ATTN_DROPOUT
+        size = tuple(cfg.INPUT.SIZE_TRAIN)
+        if tuple(cfg.INPUT.SIZE_TEST) != size:
+            raise ValueError(f"INPUT.SIZE_TEST {list(cfg.INPUT.SIZE_TEST)} must equal INPUT.SIZE_TRAIN "
+                             f"{list(size)}: the ViT position embeddings are not interpolated")
+        image, text, module, fusion = bdam_cfg.IMAGE, bdam_cfg.TEXT, bdam_cfg.MODULE, bdam_cfg.FUSION
+        image_encoder = build_vit_encoder(
+            image.PRETRAINED_DIR, image_size=size[0] if size[0] == size[1] else size, patch_size=image.PATCH_SIZE,
+            hidden_size=image.HIDDEN_SIZE, num_layers=image.NUM_LAYERS, num_heads=image.NUM_HEADS, dropout=dropout,
+            attn_dropout=attn_dropout)
+        text_dir = text.PRETRAINED_DIR
+        if text_dir == "minilm":
+            from reid_plugins.modeling.pretrained import minilm_dir
+
+            text_dir = minilm_dir()
+        bert = build_bert_encoder(text_dir, hidden_size=text.HIDDEN_SIZE, num_layers=text.NUM_LAYERS,
+                                  num_heads=text.NUM_HEADS, max_position_embeddings=max(512, text.LENGTH),
+                                  dropout=dropout, attn_dropout=attn_dropout,
+                                  keep_layers=text.KEEP_LAYERS if text_dir else 0)
+        if text.LENGTH > bert.config.max_position_embeddings:
+            raise ValueError(f"MODEL.BDAM.TEXT.LENGTH={text.LENGTH} exceeds the text encoder's "
+                             f"max_position_embeddings={bert.config.max_position_embeddings}")
+        return {
+            "image_encoder": image_encoder, "text_encoder": TextEncoder(bert, text.POOL, text.FREEZE),
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD, "embed_dim": bdam_cfg.EMBED_DIM,
+            "feat_dim": module.DIM, "dropout": dropout, "attn_dropout": attn_dropout,
+            "bdam": dict(num_layers=module.NUM_LAYERS, num_heads=module.NUM_HEADS, mlp_ratio=module.MLP_RATIO,
+                         cross_attention=module.CROSS_ATTN, cross_layers=module.CROSS_LAYERS, gate=module.GATE)
+            if module.ENABLED else None,
+            "fusion": dict(dim=fusion.DIM, align=fusion.ALIGN, gate=fusion.GATE, mamba_layers=fusion.MAMBA_LAYERS,
+                           d_state=fusion.D_STATE, d_conv=fusion.D_CONV, expand=fusion.EXPAND,
+                           out_dim=fusion.OUT_DIM, variant=fusion.VARIANT, input_norm=fusion.INPUT_NORM,
+                           bidirectional=fusion.BIDIRECTIONAL) if fusion.ENABLED else None,
+            "image_feat_norm": image.FEAT_NORM, "text_feat_norm": text.FEAT_NORM,
+            "loss_names": tuple(bdam_cfg.LOSSES.NAME), "loss_cfg": bdam_cfg.LOSSES,
+            "detach_fusion_inputs": fusion.DETACH_INPUTS,
+        }
 
     @property
     def device(self):

@@ -37,39 +37,22 @@ class _SynthPed(MarketLayoutDataset):
         super().__init__(root=root, **kwargs)
 
 
-@DATASET_REGISTRY.register()
-class SynthPedA(_SynthPed):
-    """Market-1501-like synthetic domain (6 cameras)."""
-    dataset_dir = "synthped/domain_A"
-    dataset_name = "synthpeda"
+def _register_synth(letter: str) -> type:
+    """SynthPed<letter>: domain_<letter> in the Market-1501 layout, registered under that name."""
+    from reid_plugins.data.synthetic.domains import get_domain
+
+    cls = type(f"SynthPed{letter}", (_SynthPed,),
+               {"dataset_dir": f"synthped/domain_{letter}", "dataset_name": f"synthped{letter.lower()}",
+                "__module__": __name__, "__doc__": f"Synthetic domain {letter}: {get_domain(f'domain_{letter}').role}."})
+    DATASET_REGISTRY.register(cls)
+    return cls
 
 
-@DATASET_REGISTRY.register()
-class SynthPedB(_SynthPed):
-    """DukeMTMC-like synthetic domain (8 cameras)."""
-    dataset_dir = "synthped/domain_B"
-    dataset_name = "synthpedb"
-
-
-@DATASET_REGISTRY.register()
-class SynthPedC(_SynthPed):
-    """MSMT17-like synthetic domain (15 cameras, the largest and hardest)."""
-    dataset_dir = "synthped/domain_C"
-    dataset_name = "synthpedc"
-
-
-@DATASET_REGISTRY.register()
-class SynthPedD(_SynthPed):
-    """CUHK03-NP-like synthetic domain (2 cameras)."""
-    dataset_dir = "synthped/domain_D"
-    dataset_name = "synthpedd"
-
-
-@DATASET_REGISTRY.register()
-class SynthPedE(_SynthPed):
-    """Clothes-changing synthetic domain (domain A's look, people wear other outfits in other cameras)."""
-    dataset_dir = "synthped/domain_E"
-    dataset_name = "synthpede"
+SynthPedA = _register_synth("A")   # Market-1501-like (6 cameras)
+SynthPedB = _register_synth("B")   # DukeMTMC-like (8 cameras)
+SynthPedC = _register_synth("C")   # MSMT17-like (15 cameras, the largest and hardest)
+SynthPedD = _register_synth("D")   # CUHK03-NP-like (2 cameras)
+SynthPedE = _register_synth("E")   # clothes-changing (domain A's look, other outfits in other cameras)
 
 
 # every VAL_EVERY-th family of domain A's training identities (sorted by family number) is held out

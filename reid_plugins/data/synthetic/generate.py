@@ -20,6 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from ...utils.io import write_bytes_atomic, write_json_atomic
 from .attributes import wear
 from .captions import STYLES, WEB_STYLES, image_captions
 from .domains import BENCHMARK_DOMAINS, DOMAIN_NAMES, get_domain, make_cameras
@@ -41,20 +42,6 @@ class SyntheticConfigError(RuntimeError):
 
 
 # --- small file helpers ---------------------------------------------------------------------------------------------
-def write_json_atomic(path: str, obj, indent: Optional[int] = None) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=indent, sort_keys=False)
-    os.replace(tmp, path)
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def read_json(path: str, what: str):
     try:
         with open(path) as f:
@@ -100,7 +87,10 @@ def _render_chunk(job: dict) -> List[tuple]:
         if style.web:   # every web image has its own look (own stream: the render draws stay per image)
             look, cam = sample_look(style, camera, np.random.default_rng([job["seed"], job["domain_index"], 5, index]))
         img, boxes, meta = render(ident, look, cam, _PLATES[key], rng)
-        write_bytes_atomic(os.path.join(job["domain_dir"], rel_path), encode_jpeg(img, meta["jpeg_quality"]))
+        # no fsync per image (13k of them in the default preset): they are regenerable, and a chunk counts as done
+        # only once its chunk file exists
+        write_bytes_atomic(os.path.join(job["domain_dir"], rel_path), encode_jpeg(img, meta["jpeg_quality"]),
+                           fsync=False)
         caps = image_captions(ident, np.random.default_rng([job["seed"], job["domain_index"], 3, index]),
                               styles=WEB_STYLES if style.web else STYLES)
         out.append((rel_path, boxes, meta, caps))

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from ...utils.figures import save_figure  # noqa: E402
 from .domains import DOMAIN_NAMES  # noqa: E402
 
 BOX_COLORS = {"person": (255, 217, 47), "head": (228, 26, 28), "upper": (77, 175, 74), "legs": (55, 126, 184)}
@@ -93,8 +94,4 @@ def contact_sheet(base: str, out_png: str, domains: Optional[Sequence[str]] = No
     fig.legend(handles=[Patch(fill=False, edgecolor=np.array(c) / 255, label=p) for p, c in BOX_COLORS.items()],
                loc="lower center", ncol=4, fontsize=9, frameon=False)
     fig.subplots_adjust(left=1.5 / fig_w, right=0.99, top=0.96, bottom=0.04)
-    tmp = f"{out_png}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png
+    return save_figure(fig, out_png, dpi=100)

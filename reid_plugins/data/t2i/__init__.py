@@ -27,7 +27,7 @@ Layouts (``<root>`` = DATASETS.ROOT or FASTREID_DATASETS)::
     RSTPReid      <root>/RSTPReid/data_captions.json      images <root>/RSTPReid/imgs/<img_path>
     SynthPedT2I{A..E} <root>/synthped/domain_{A..E}/captions.json, file_path relative to the domain folder
 """
-from .annotations import DESCRIPTION_KEYS, T2IAnnotationError, T2IEntry, load_annotations, split_of
+from ..annotations import DESCRIPTION_KEYS, T2IAnnotationError, T2IEntry, load_annotations, split_of
 from .datasets import (CUHKPEDES, ICFGPEDES, T2I_DATASETS, RSTPReid, SynthPedT2IA, SynthPedT2IB, SynthPedT2IC,
                        SynthPedT2ID, SynthPedT2IE, T2IDataset, T2ISample, T2ISplit, build_t2i_dataset)
 

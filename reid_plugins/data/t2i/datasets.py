@@ -13,7 +13,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
-from .annotations import T2IAnnotationError, T2IEntry, check_pid_splits, load_annotations
+from ..annotations import T2IAnnotationError, T2IEntry, check_pid_splits, load_annotations
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,8 @@
 """Grounding backends behind one interface (backends.base.Backend): openai, hf, oracle, oracle-noisy, stripes."""
 from __future__ import annotations
 
+from ..parts import LABEL_BACKENDS as BACKENDS
 from .base import Answers, Backend, PartAnswer, VLMBackend
-
-BACKENDS = ("openai", "hf", "oracle", "oracle-noisy", "stripes")
 
 
 def build_backend(name: str, settings, *, model: str = "", base_url: str = "", api_key_env: str = "OPENAI_API_KEY",

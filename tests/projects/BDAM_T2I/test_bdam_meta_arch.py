@@ -351,3 +351,41 @@ def test_frozen_text_encoder_returns_fresh_token_states():
         fresh = enc.bert(input_ids=ids[:, :10], attention_mask=mask[:, :10]).last_hidden_state
     torch.testing.assert_close(hidden, fresh)
     torch.testing.assert_close(pooled, enc(ids, mask))
+
+
+def test_explicit_keyword_arguments_build_the_config_built_model():
+    """@configurable: BDAMT2I(**kwargs) written out by hand equals build_model(cfg) (parameters, outputs)."""
+    from bdam.meta_arch import BDAMT2I, TextEncoder
+    from reid_plugins.modeling.hf_encoders import build_bert_encoder, build_vit_encoder
+
+    cfg = tiny_cfg(extra=["MODEL.BDAM.DROPOUT", "0.0"])
+    torch.manual_seed(0)
+    from_cfg = build_model(cfg)
+    torch.manual_seed(0)  # the same creation order as from_config: image encoder, text encoder, then the heads
+    vit = build_vit_encoder("", image_size=(64, 32), patch_size=16, hidden_size=32, num_layers=1, num_heads=2,
+                            dropout=0.0, attn_dropout=0.0)
+    bert = build_bert_encoder("", hidden_size=16, num_layers=1, num_heads=2, max_position_embeddings=512,
+                              dropout=0.0, attn_dropout=0.0, keep_layers=0)
+    explicit = BDAMT2I(
+        image_encoder=vit, text_encoder=TextEncoder(bert, "cls", False), pixel_mean=[127.5] * 3,
+        pixel_std=[127.5] * 3, embed_dim=24, feat_dim=32, dropout=0.0, attn_dropout=0.0,
+        bdam=dict(num_layers=1, num_heads=2, mlp_ratio=4, cross_attention=True, cross_layers=1, gate=True),
+        fusion=dict(dim=16, align="mlp", gate=True, mamba_layers=2, d_state=16, d_conv=4, expand=2, out_dim=8,
+                    variant="vector", input_norm="bn", bidirectional=False),
+        image_feat_norm="bn", text_feat_norm="bn",
+        loss_names=("InfoNCE", "Triplet", "Adversarial", "HSIC", "GateReg", "FusionMatch"),
+        loss_cfg=cfg.MODEL.BDAM.LOSSES, detach_fusion_inputs=True)
+    a, b = from_cfg.state_dict(), explicit.state_dict()
+    assert list(a) == list(b) and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+    batch = _batch()
+    losses = []
+    for model in (from_cfg, explicit):
+        torch.manual_seed(1)
+        losses.append(model.train()(batch))
+        model.eval()
+        with torch.no_grad():
+            out = model({"images": batch["images"]})
+            out.update(model({"input_ids": batch["id_input_ids"], "attention_mask": batch["id_attention_mask"]}))
+        losses.append(out)
+    for x, y in ((losses[0], losses[2]), (losses[1], losses[3])):
+        assert sorted(x) == sorted(y) and all(torch.equal(x[k], y[k]) for k in x)

@@ -9,7 +9,8 @@ from grounding_fixtures import HEAD, PERSON, UPPER, mask_cfg, standard_entries, 
 
 from reid_plugins.grounding import MissingMaskError, PartMaskProvider, StaleCacheError
 from reid_plugins.grounding.backends import build_backend
-from reid_plugins.grounding.cache import JOURNAL_FILE, MASKS_FILE, entry_key, read_mask_cache
+from reid_plugins.grounding.cache import _ARRAYS, JOURNAL_FILE, MASKS_FILE, entry_key, read_mask_cache
+from reid_plugins.grounding.compact import write_cache
 from reid_plugins.grounding.config import MaskSettings
 from reid_plugins.grounding.label import LabelItem, label_items
 
@@ -116,3 +117,19 @@ def test_a_corrupt_cache_file_is_named(labelled):
         f.truncate(100)
     with pytest.raises(ValueError, match="masks.npz.*cannot be read"):
         PartMaskProvider.from_config(mask_cfg(root, backend="cache"), ["SynthPedA"])(paths[0])
+
+
+def test_write_cache_returns_the_cache_it_wrote(tmp_path):
+    """The compaction step and the reader share one representation (MaskCache)."""
+    box = {"box": [0.2, 0.0, 0.8, 0.3], "parser": "oracle", "text": "", "n_boxes": 1}
+    records = [{"image_wh": [128, 256], "parts": {"head": box, "upper": dict(box, box=[0.1, 0.3, 0.9, 0.6]),
+                                                   "legs": dict(box, box=None, parser="none")}}] * 3
+    header = {"backend_id": "oracle", "prompt_id": "none", "dataset": "d", "command": "cmd"}
+    written, stats = write_cache(str(tmp_path), ["a.jpg", "b.jpg", "c.jpg"], [1, 2, 3], records, MaskSettings(),
+                                 header)
+    read = read_mask_cache(str(tmp_path / MASKS_FILE))
+    assert written.header == read.header and written.header["stats"] == stats and written.path == read.path
+    for k in _ARRAYS:
+        assert getattr(written, k).dtype == getattr(read, k).dtype and np.array_equal(
+            getattr(written, k), getattr(read, k), equal_nan=getattr(read, k).dtype.kind == "f"), k
+    assert written.mask(0).shape == (3, 16 * 8) and written.mask(0)[0].any()

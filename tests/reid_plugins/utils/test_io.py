@@ -80,3 +80,14 @@ def test_temporary_name_is_the_one_the_stale_file_sweep_knows(tmp_path):
         open(tmp, "w").close()
     assert remove_stale_temp_files(str(tmp_path)) == [stale]
     assert os.listdir(tmp_path) == ["model_0001.pth"]
+
+
+def test_fsync_false_renames_without_flushing(tmp_path, monkeypatch):
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    write_bytes_atomic(str(tmp_path / "a.jpg"), b"\x01\x02")
+    assert len(calls) == 1
+    write_bytes_atomic(str(tmp_path / "b.jpg"), b"\x03", fsync=False)
+    assert len(calls) == 1
+    assert (tmp_path / "b.jpg").read_bytes() == b"\x03" and sorted(os.listdir(tmp_path)) == ["a.jpg", "b.jpg"]

@@ -1,4 +1,9 @@
-"""Reading and validating text-to-image annotation files (format: see the docstring of reid_plugins.data.t2i)."""
+"""Reading and validating text-to-image annotation files (format: see the docstring of reid_plugins.data.t2i).
+
+The one loader of that format (CUHK-PEDES's reid_raw.json): the T2I datasets read :class:`T2IEntry` objects
+(:func:`load_annotations`), the captioning tool reads and rewrites the dicts as stored (:func:`load_annotation_dicts`);
+both validate every entry with :func:`parse_entry`. Light (json only), so that the captioning CLI's --help stays fast.
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +15,7 @@ from typing import Dict, List, Optional, Sequence
 logger = logging.getLogger(__name__)
 
 DESCRIPTION_KEYS = ("identity_description", "clothing_description")
+IMAGE_KEYS = ("file_path", "img_path")   # CUHK-PEDES / ICFG-PEDES name the image path file_path, RSTPReid img_path
 
 
 class T2IAnnotationError(ValueError):
@@ -82,10 +88,8 @@ def parse_entry(entry, *, path: str, index: int, image_key: str, image_root: str
                     **desc)
 
 
-def load_annotations(path: str, *, image_key: str, image_root: str, check_images: bool = True) -> List[T2IEntry]:
-    """Read a T2I annotation JSON list. Errors name the file, the entry index and the key.
-
-    ``check_images``: every referenced image must exist (reports the first missing entries and how many)."""
+def read_annotation_list(path: str) -> list:
+    """The file's JSON list, unvalidated (errors: missing file, invalid JSON, not a list, empty list)."""
     if not os.path.isfile(path):
         raise T2IAnnotationError(f"annotation file {path!r} does not exist")
     try:
@@ -98,14 +102,27 @@ def load_annotations(path: str, *, image_key: str, image_root: str, check_images
                                  f"{type(data).__name__}")
     if not data:
         raise T2IAnnotationError(f"{path}: the annotation list is empty")
-    entries = [parse_entry(e, path=path, index=i, image_key=image_key, image_root=image_root)
-               for i, e in enumerate(data)]
+    return data
+
+
+def _check_unique(entries: Sequence[T2IEntry], path: str, key_names: Sequence[str]) -> None:
+    """One entry per image; `key_names[i]`: the name of entry i's image-path key (for the message)."""
     seen: Dict[str, int] = {}
     for e in entries:
         if e.rel_path in seen:
-            raise T2IAnnotationError(f"{path}: entry {e.index}: key {image_key!r}={e.rel_path!r} repeats entry "
-                                     f"{seen[e.rel_path]} (expected one entry per image)")
+            raise T2IAnnotationError(f"{path}: entry {e.index}: key {key_names[e.index]!r}={e.rel_path!r} repeats "
+                                     f"entry {seen[e.rel_path]} (expected one entry per image)")
         seen[e.rel_path] = e.index
+
+
+def load_annotations(path: str, *, image_key: str, image_root: str, check_images: bool = True) -> List[T2IEntry]:
+    """Read a T2I annotation JSON list. Errors name the file, the entry index and the key.
+
+    ``check_images``: every referenced image must exist (reports the first missing entries and how many)."""
+    data = read_annotation_list(path)
+    entries = [parse_entry(e, path=path, index=i, image_key=image_key, image_root=image_root)
+               for i, e in enumerate(data)]
+    _check_unique(entries, path, [image_key] * len(entries))
     if check_images:
         missing = [e for e in entries if not os.path.isfile(e.img_path)]
         if missing:
@@ -113,6 +130,27 @@ def load_annotations(path: str, *, image_key: str, image_root: str, check_images
             raise T2IAnnotationError(f"{path}: {len(missing)} of {len(entries)} images are missing under "
                                      f"{image_root!r}, e.g. {head}")
     return entries
+
+
+def image_key_of(entry) -> str:
+    """The name of the entry's image-path key: the first of IMAGE_KEYS it has (file_path when it has none, so
+    that the error names the usual key)."""
+    if isinstance(entry, dict):
+        for k in IMAGE_KEYS:
+            if k in entry:
+                return k
+    return IMAGE_KEYS[0]
+
+
+def load_annotation_dicts(path: str) -> List[dict]:
+    """The annotation list as stored (every key of every entry kept, for tools that rewrite the file), validated
+    entry by entry as :func:`load_annotations` does; each entry's image path is under whichever of IMAGE_KEYS it
+    has. Images are not checked."""
+    data = read_annotation_list(path)
+    keys = [image_key_of(e) for e in data]
+    _check_unique([parse_entry(e, path=path, index=i, image_key=keys[i], image_root="") for i, e in enumerate(data)],
+                  path, keys)
+    return data
 
 
 def check_pid_splits(entries: Sequence[T2IEntry], path: str) -> None:
