@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Dict, Iterable
+from typing import Callable, Dict, Iterable, List
 
 import torch
 from fastreid.config import CfgNode as CN
@@ -22,10 +22,55 @@ def add_reid_plugins_config(cfg: CN) -> None:
     cfg.TEST.EVALUATOR = "ReidEvaluator"
     # fast-reid's test loader ignores DATALOADER.NUM_WORKERS and hard-codes 4 workers; ours uses this.
     cfg.TEST.NUM_WORKERS = 0
-    # Where a run may write pictures (rank lists, mask overlays); empty: <OUTPUT_DIR>/visualizations.
-    cfg.TEST.VIS_DIR = ""
-    cfg.TEST.VIS_RANK_LIST = False
+    # Figures after each evaluation: every method writes its own when ENABLED (fast-reid baselines: a rank list of
+    # NUM_IMAGES queries; MUVA: part masks; BDAM: gate-weight histograms), to DIR (empty: <OUTPUT_DIR>/visualizations).
+    cfg.TEST.VIS = CN()
+    cfg.TEST.VIS.ENABLED = False
+    cfg.TEST.VIS.DIR = ""
+    cfg.TEST.VIS.NUM_IMAGES = 8
+    # torch intra-op CPU threads of train_net.py (0: torch's default)
+    cfg.SOLVER.NUM_THREADS = 0
     cfg.SEED = -1  # fast-reid's default_setup does not seed; we do (-1: random)
+    retire_keys(cfg, {"TEST.VIS_RANK_LIST": "TEST.VIS.ENABLED", "TEST.VIS_DIR": "TEST.VIS.DIR"})
+
+
+def retire_keys(cfg: CN, moved: Dict[str, str]) -> None:
+    """Declare config keys, or whole subtrees ("MUVA" -> "MODEL.MUVA"), that moved (yacs' renamed keys): build_cfg
+    refuses a config file or KEY VALUE option that still uses one, naming its new key. A value (new, note) adds a
+    note to the message."""
+    for old, new in moved.items():
+        new, note = new if isinstance(new, tuple) else (new, None)
+        cfg.register_renamed_key(old, new, note)
+
+
+def add_config_check(cfg: CN, check: Callable[[CN], None]) -> None:
+    """Run `check(cfg)` in build_cfg once the file and the options are merged: cross-key consistency that no single
+    default can express (it raises naming the keys, or fills a key derived from others)."""
+    cfg.__dict__.setdefault("__config_checks__", []).append(check)
+
+
+def _config_checks(cfg: CN) -> List[Callable[[CN], None]]:
+    return list(cfg.__dict__.get("__config_checks__", []))
+
+
+def moved_key_message(cfg: CN, key: str) -> str:
+    """'MUVA.STAGE1.BASE_LR moved to MODEL.MUVA.STAGE1.BASE_LR' when `key` or a subtree above it is retired, else ''.
+    The longest retired prefix wins ("MUVA.NUM_THREADS" before "MUVA")."""
+    renamed = cfg.__dict__[CN.RENAMED_KEYS]
+    parts = str(key).split(".")
+    for i in range(len(parts), 0, -1):
+        new = renamed.get(".".join(parts[:i]))
+        if new is not None:
+            new, note = new if isinstance(new, tuple) else (new, "")
+            return f"{key} moved to {'.'.join([new] + parts[i:])}" + (f" ({note})" if note else "")
+    return ""
+
+
+def _refuse_moved_keys(cfg: CN, keys: Iterable[str], source: str) -> None:
+    for key in keys:
+        message = moved_key_message(cfg, key)
+        if message:
+            raise ConfigError(f"{source}: {message}; update the config")
 
 
 def resolve_device(cfg: CN) -> None:
@@ -55,8 +100,9 @@ class ConfigError(KeyError, ValueError):
 def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable[Callable[[CN], None]] = ()) -> CN:
     """get_cfg + our keys + project keys, merged with a file and a KEY VALUE list; device and dataset root resolved.
 
-    Unknown keys, values of the wrong type, malformed YAML and odd option lists raise ConfigError naming the source
-    (file or command line), the key and what was expected."""
+    Unknown keys, retired keys (retire_keys), values of the wrong type, malformed YAML and odd option lists raise
+    ConfigError naming the source (file or command line), the key and what was expected; then the checks that the
+    add_*_config functions registered (add_config_check) run on the merged config."""
     cfg = get_cfg()
     add_reid_plugins_config(cfg)
     for fn in add_fns:
@@ -65,7 +111,9 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
         if not os.path.isfile(config_file):
             raise FileNotFoundError(f"config file {config_file!r} does not exist")
         source = f"config file {config_file!r}"
-        loaded = _merge(lambda f: load_config_file(f)[0], config_file, source, cfg)
+        loaded, files = _merge(load_config_file, config_file, source, cfg)
+        for path in files:  # file by file, so that the error names the one to fix (the file or one of its _BASE_s)
+            _refuse_moved_keys(cfg, flatten_cfg(_read_yaml(path)), f"config file {path!r}")
         _merge(lambda d: cfg.merge_from_other_cfg(CN(d)), loaded, source, cfg)
     opts = list(opts)
     flags = [o for o in opts if str(o).startswith("--")]
@@ -75,12 +123,15 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
                           f"C.yml {flags[0]} SOLVER.MAX_EPOCH 4")
     if len(opts) % 2:
         raise ConfigError(f"command-line options must be KEY VALUE pairs; got {len(opts)} items: {opts}")
+    _refuse_moved_keys(cfg, opts[0::2], "command-line option")
     _merge(cfg.merge_from_list, opts, "command-line option", cfg)
     from reid_plugins.zoo.store import resolve_config
 
     resolve_config(cfg)   # "zoo:<name>" -> the verified stand-in checkpoint
     resolve_device(cfg)
     apply_dataset_root(cfg)
+    for check in _config_checks(cfg):
+        check(cfg)
     return cfg
 
 
@@ -101,12 +152,7 @@ def load_config_file(path: str):
     `_BASE_` is a path or a list of paths, relative to the file; a list is merged in order (later bases win), then
     the file's own keys. fast-reid's loader takes one base only; the list lets a config combine a method's settings
     with a protocol's datasets (configs/Protocols/*.yml)."""
-    import yaml
-
-    with open(path) as f:
-        own = yaml.safe_load(f) or {}
-    if not isinstance(own, dict):
-        raise ConfigError(f"config file {path!r}: expected a mapping of keys, got {type(own).__name__}")
+    own = _read_yaml(path)
     bases = own.pop("_BASE_", [])
     merged, files = {}, []
     for base in [bases] if isinstance(bases, str) else list(bases):
@@ -118,6 +164,17 @@ def load_config_file(path: str):
         files += read
     _merge_dicts(own, merged)
     return merged, files + [path]
+
+
+def _read_yaml(path: str) -> dict:
+    """One YAML config file's own keys (its _BASE_ not followed)."""
+    import yaml
+
+    with open(path) as f:
+        own = yaml.safe_load(f) or {}
+    if not isinstance(own, dict):
+        raise ConfigError(f"config file {path!r}: expected a mapping of keys, got {type(own).__name__}")
+    return own
 
 
 def _merge_dicts(a: dict, b: dict) -> None:

@@ -17,7 +17,7 @@ from bdam import BDAMTrainer, add_bdam_config  # noqa: E402
 
 
 def main(args):
-    return train_or_evaluate(args, BDAMTrainer, (add_bdam_config,), num_threads_key="SOLVER.NUM_THREADS")
+    return train_or_evaluate(args, BDAMTrainer, (add_bdam_config,))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from muva import MUVATrainer, add_muva_config  # noqa: E402
 
 
 def main(args):
-    return train_or_evaluate(args, MUVATrainer, (add_muva_config,), num_threads_key="MUVA.NUM_THREADS")
+    return train_or_evaluate(args, MUVATrainer, (add_muva_config,))
 
 
 if __name__ == "__main__":

@@ -26,10 +26,9 @@ def launch_main(main, args):
                   dist_url=args.dist_url, args=(args,))
 
 
-def train_or_evaluate(args, trainer_cls, add_config_fns=(), num_threads_key: str = "",
-                      eval_only_opts: Sequence[str] = ()):
-    """The body of every train_net.py: build the config, set torch's CPU threads from ``num_threads_key`` (a dotted
-    config key; 0 keeps torch's default), then evaluate ``MODEL.WEIGHTS`` (``--eval-only``, with ``eval_only_opts``
+def train_or_evaluate(args, trainer_cls, add_config_fns=(), eval_only_opts: Sequence[str] = ()):
+    """The body of every train_net.py: build the config, set torch's CPU threads from SOLVER.NUM_THREADS (0 keeps
+    torch's default), then evaluate ``MODEL.WEIGHTS`` (``--eval-only``, with ``eval_only_opts``
     merged; refused without MODEL.WEIGHTS) or train, resuming from the last checkpoint with ``--resume``. The test
     sets are checked before either."""
     import torch
@@ -37,12 +36,8 @@ def train_or_evaluate(args, trainer_cls, add_config_fns=(), num_threads_key: str
     from reid_plugins.config import setup_cfg
 
     cfg = setup_cfg(args, add_config_fns)
-    if num_threads_key:
-        threads = cfg
-        for part in num_threads_key.split("."):
-            threads = getattr(threads, part)
-        if threads > 0:
-            torch.set_num_threads(threads)
+    if cfg.SOLVER.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
     if args.eval_only:
         check_eval_weights(cfg.MODEL.WEIGHTS)
         trainer_cls.check_test_sets(cfg)

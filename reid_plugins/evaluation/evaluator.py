@@ -4,9 +4,10 @@
   the exact blocked ranking of rank.py, so TEST.EVAL_PERIOD and --eval-only stop paying for the full distance matrix;
 - ReidEvaluator: fast-reid's own, unchanged in its numbers.
 
-With TEST.VIS_RANK_LIST both also write rank_list_<test set>.png (TEST.VIS_DIR, else <OUTPUT_DIR>/visualizations):
-eight queries with their top-10 gallery images, ranked by TEST.METRIC on the evaluated features (after TEST.AQE; a
-TEST.RERANK re-ranking is not drawn, the picture shows the ranking before it)."""
+With TEST.VIS.ENABLED both also write the Re-ID baselines' figure, rank_list_<test set>.png (TEST.VIS.DIR, else
+<OUTPUT_DIR>/visualizations): TEST.VIS.NUM_IMAGES queries with their top-10 gallery images, ranked by TEST.METRIC on
+the evaluated features (after TEST.AQE; a TEST.RERANK re-ranking is not drawn, the picture shows the ranking before
+it). A method that writes figures of its own (MUVA: part masks) sets the evaluator's `rank_list` False."""
 from __future__ import annotations
 
 import copy
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 @EVALUATOR_REGISTRY.register()
 class FastReidEvaluator(DatasetEvaluator):
     """Same metrics as fastreid.evaluation.ReidEvaluator (Rank-1/5/10, mAP, mINP, metric), honouring TEST.METRIC and
-    TEST.AQE; TEST.VIS_RANK_LIST also writes a rank-list PNG. TEST.RERANK and TEST.ROC need all query-gallery
+    TEST.AQE; TEST.VIS.ENABLED also writes a rank-list PNG. TEST.RERANK and TEST.ROC need all query-gallery
     distances at once, which is what this evaluator avoids: they raise and point to ReidEvaluator."""
 
     def __init__(self, cfg, num_query, output_dir=None, dataset_name=None):
@@ -46,7 +47,7 @@ class FastReidEvaluator(DatasetEvaluator):
         self._num_query = num_query
         self._output_dir = output_dir
         self._dataset_name = dataset_name
-        self._keep_paths = bool(cfg.TEST.get("VIS_RANK_LIST", False))
+        self.rank_list = vis_enabled(cfg)
         self._predictions = []
 
     def reset(self):
@@ -55,7 +56,7 @@ class FastReidEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         prediction = {"feats": outputs.to("cpu", torch.float32), "pids": inputs["targets"].to("cpu"),
                       "camids": inputs["camids"].to("cpu")}
-        if self._keep_paths:
+        if self.rank_list:
             prediction["img_paths"] = batch_paths(inputs)
         self._predictions.append(prediction)
 
@@ -87,7 +88,7 @@ class FastReidEvaluator(DatasetEvaluator):
                                 metric=self.cfg.TEST.METRIC)
         self._results = OrderedDict(summarize(ranks))
 
-        if self._keep_paths:
+        if self.rank_list:
             paths = list(itertools.chain(*(p["img_paths"] for p in predictions)))
             write_rank_list(self.cfg, self._output_dir, self._dataset_name, paths, query, gallery, pids, camids,
                             self._results)
@@ -96,23 +97,23 @@ class FastReidEvaluator(DatasetEvaluator):
 
 @EVALUATOR_REGISTRY.register()
 class ReidEvaluator(FastReidsReidEvaluator):
-    """fast-reid's ReidEvaluator (its numbers, re-ranking and ROC) with TEST.VIS_RANK_LIST, which fast-reid ignores."""
+    """fast-reid's ReidEvaluator (its numbers, re-ranking and ROC) with the rank list of TEST.VIS.ENABLED."""
 
     def __init__(self, cfg, num_query, output_dir=None, dataset_name=None):
-        if cfg.TEST.get("VIS_RANK_LIST", False):
+        self.rank_list = vis_enabled(cfg)
+        if self.rank_list:
             check_metric(cfg.TEST.METRIC)  # the picture ranks by cosine or euclidean distance; fail before testing
         super().__init__(cfg, num_query, output_dir)
         self._dataset_name = dataset_name
-        self._keep_paths = bool(cfg.TEST.get("VIS_RANK_LIST", False))
 
     def process(self, inputs, outputs):
         super().process(inputs, outputs)
-        if self._keep_paths:
+        if self.rank_list:
             self._predictions[-1]["img_paths"] = batch_paths(inputs)
 
     def evaluate(self):
         results = super().evaluate()  # gathers on rank 0 and returns {} elsewhere
-        if self._keep_paths:
+        if self.rank_list:
             predictions = self._predictions
             if comm.get_world_size() > 1:  # every rank calls evaluate(): a second gather, for the picture
                 predictions = list(itertools.chain(*comm.gather(self._predictions, dst=0)))
@@ -130,9 +131,14 @@ class ReidEvaluator(FastReidsReidEvaluator):
         return results
 
 
+def vis_enabled(cfg) -> bool:
+    """TEST.VIS.ENABLED (False for a bare fast-reid config, which lacks reid_plugins' keys)."""
+    return bool(cfg.TEST.get("VIS", {}).get("ENABLED", False))
+
+
 def batch_paths(inputs) -> list:
     if "img_paths" not in inputs:
-        raise KeyError("TEST.VIS_RANK_LIST is True but the test loader's batches have no 'img_paths' "
+        raise KeyError("TEST.VIS.ENABLED is True but the test loader's batches have no 'img_paths' "
                        "(fast-reid's CommDataset provides them)")
     return list(inputs["img_paths"])
 
@@ -140,10 +146,11 @@ def batch_paths(inputs) -> list:
 def write_rank_list(cfg, output_dir, dataset_name, paths, query, gallery, pids, camids, results) -> str:
     """rank_list_<test set>.png for the evaluated query / gallery features (TEST.METRIC ranking)."""
     nq = len(query)
-    out_dir = output_dir or cfg.TEST.VIS_DIR or os.path.join(cfg.OUTPUT_DIR or ".", "visualizations")
+    out_dir = output_dir or cfg.TEST.VIS.DIR or os.path.join(cfg.OUTPUT_DIR or ".", "visualizations")
     name = dataset_name or _dataset_tag(paths[:nq])
     path = plot_rank_list(os.path.join(out_dir, f"rank_list_{name}.png"), paths[:nq], paths[nq:], query, gallery,
-                          pids[:nq], pids[nq:], camids[:nq], camids[nq:], metric=cfg.TEST.METRIC,
+                          pids[:nq], pids[nq:], camids[:nq], camids[nq:], num_queries=cfg.TEST.VIS.NUM_IMAGES,
+                          metric=cfg.TEST.METRIC,
                           title=f"{name}: Rank-1 {results['Rank-1']:.1f}  mAP {results['mAP']:.1f}")
     logger.info("Rank list written to %s", path)
     return path

@@ -1,6 +1,6 @@
 """Evaluators selectable by name through cfg.TEST.EVALUATOR (fast-reid has no evaluator registry).
 
-Registered by evaluator.py on import: ReidEvaluator (fast-reid's own, plus TEST.VIS_RANK_LIST) and FastReidEvaluator."""
+Registered by evaluator.py on import: ReidEvaluator (fast-reid's own, plus the rank list of TEST.VIS.ENABLED) and FastReidEvaluator."""
 from fastreid.utils.registry import Registry
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")

@@ -13,7 +13,7 @@ The feature is what the project's evaluation computes, L2-normalised:
 
     Baseline (fast-reid)  model(images) (MODEL.HEADS.NECK_FEAT), averaged with the mirrored image's when
                           TEST.FLIP.ENABLED (fast-reid's inference_on_dataset), as the cosine evaluator sees it
-    MUVA                  the same (MUVA.TEST_AFTER_BN picks the BN'd or raw concatenation; predicted AM-MSA masks)
+    MUVA                  the same (MODEL.MUVA.TEST_AFTER_BN picks the BN'd or raw concatenation; predicted AM-MSA masks)
     BDAMT2I               encode_image(...)["img_emb"] / encode_text(...)["txt_emb"] (no flip: BDAM's test has none)
 
 tests/reid_plugins/inference/test_inference_model.py runs each project's test loader through fast-reid's

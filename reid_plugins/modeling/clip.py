@@ -27,7 +27,7 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -42,7 +42,7 @@ DEFAULT_ARCH = "ViT-B-16-reid"
 _TORCHSCRIPT_EXTRAS = ("input_resolution", "context_length", "vocab_size")
 
 __all__ = ["CLIP_CONFIG_DIR", "DEFAULT_ARCH", "CLIPWeightsError", "add_clip_config", "register_clip_configs",
-           "build_clip", "build_clip_from_cfg", "load_clip_state_dict", "load_clip_weights", "get_tokenizer",
+           "build_clip", "build_clip_from_cfg", "clip_patch_grid", "load_clip_state_dict", "load_clip_weights", "get_tokenizer",
            "CLIPTextEncoder"]
 
 
@@ -154,6 +154,21 @@ def build_clip(arch: str = DEFAULT_ARCH, pretrain_path: str = "", image_size: Op
     return model
 
 
+def clip_patch_grid(cfg) -> Tuple[int, int]:
+    """(rows, cols): the patch grid of MODEL.BACKBONE.CLIP_ARCH's image tower on INPUT.SIZE_TRAIN (256x128 with
+    16-pixel patches -> 16x8), read from the architecture's config without building the model. The one definition
+    of the grid: the model is built on it and part masks are voted on it."""
+    import open_clip
+
+    register_clip_configs()
+    arch = cfg.MODEL.BACKBONE.CLIP_ARCH
+    config = open_clip.get_model_config(arch)
+    if config is None:
+        raise ValueError(f"MODEL.BACKBONE.CLIP_ARCH={arch!r} is not an open_clip architecture; ours are "
+                         f"{sorted(p.stem for p in CLIP_CONFIG_DIR.glob('*.json'))}")
+    return patch_grid(cfg.INPUT.SIZE_TRAIN, config["vision_cfg"]["patch_size"])
+
+
 def build_clip_from_cfg(cfg) -> nn.Module:
     """CLIP for a fast-reid config: CLIP_ARCH, PRETRAIN_PATH (when PRETRAIN is on), INPUT.SIZE_TRAIN; MODEL.DEVICE
     "meta" builds shapes only."""
@@ -161,10 +176,10 @@ def build_clip_from_cfg(cfg) -> nn.Module:
     meta = str(cfg.MODEL.DEVICE) == "meta"  # shapes only (parameter counting)
     model = build_clip(cfg.MODEL.BACKBONE.CLIP_ARCH, "" if meta else path, image_size=cfg.INPUT.SIZE_TRAIN,
                        device="meta" if meta else "cpu")
-    grid = patch_grid(cfg.INPUT.SIZE_TRAIN, model.visual.patch_size)
-    if tuple(model.visual.grid_size) != grid:
-        raise ValueError(f"INPUT.SIZE_TRAIN={list(cfg.INPUT.SIZE_TRAIN)} gives a {grid} patch grid but the model has "
-                         f"{tuple(model.visual.grid_size)}")
+    grid = clip_patch_grid(cfg)
+    if tuple(model.visual.grid_size) != grid:  # open_clip derives the same grid; a change there must not go unseen
+        raise ValueError(f"INPUT.SIZE_TRAIN={list(cfg.INPUT.SIZE_TRAIN)} gives a {grid} patch grid but open_clip "
+                         f"built a {tuple(model.visual.grid_size)} one")
     return model
 
 

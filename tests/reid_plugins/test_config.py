@@ -95,3 +95,42 @@ def test_flatten_cfg_gives_every_leaf_its_dotted_key():
     assert flat["SOLVER.BASE_LR"] == 0.5 and flat["DATASETS.NAMES"] == cfg.DATASETS.NAMES
     assert not any(isinstance(v, dict) for v in flat.values())
     assert flatten_cfg({"A": {"B": {"C": 1}, "D": [2]}, "E": None}) == {"A.B.C": 1, "A.D": [2], "E": None}
+
+
+def _method_config(cfg):
+    """A project's add_*_config with a subtree that moved, one key that moved elsewhere, and a derived key."""
+    from fastreid.config import CfgNode as CN
+
+    from reid_plugins.config import add_config_check, retire_keys
+
+    cfg.MODEL.METHOD = CN({"LR": 0.1, "DOUBLE_LR": -1.0})
+    retire_keys(cfg, {"METHOD": "MODEL.METHOD", "METHOD.THREADS": ("SOLVER.NUM_THREADS", "one key for all")})
+
+    def derive(c):
+        if c.MODEL.METHOD.DOUBLE_LR < 0:
+            c.MODEL.METHOD.DOUBLE_LR = 2 * c.MODEL.METHOD.LR
+    add_config_check(cfg, derive)
+
+
+def test_a_retired_key_names_its_new_key_in_files_bases_and_options(tmp_path):
+    with pytest.raises(ConfigError, match=r"^command-line option: METHOD.LR moved to MODEL.METHOD.LR; update"):
+        build_cfg(opts=["METHOD.LR", "0.5"], add_fns=(_method_config,))
+    with pytest.raises(ConfigError, match=r"METHOD.THREADS moved to SOLVER.NUM_THREADS \(one key for all\)"):
+        build_cfg(opts=["SOLVER.BASE_LR", "1.0", "METHOD.THREADS", "1"], add_fns=(_method_config,))
+    base = _write(tmp_path / "base.yml", "METHOD:\n  LR: 0.5\n")
+    child = _write(tmp_path / "child.yml", "_BASE_: base.yml\nSEED: 3\n")
+    with pytest.raises(ConfigError, match=r"^config file '.*/base.yml': METHOD.LR moved to MODEL.METHOD.LR"):
+        build_cfg(child, add_fns=(_method_config,))  # names the _BASE_ that holds the old key
+    with pytest.raises(ConfigError, match=r"TEST.VIS_RANK_LIST moved to TEST.VIS.ENABLED"):
+        build_cfg(opts=["TEST.VIS_RANK_LIST", "True"])  # reid_plugins' own retired keys
+    with pytest.raises(ConfigError, match=r"TEST.VIS_DIR moved to TEST.VIS.DIR"):
+        build_cfg(_write(tmp_path / "vis.yml", "TEST:\n  VIS_DIR: /tmp/x\n"))
+
+
+def test_checks_run_after_the_file_and_the_options(tmp_path):
+    cfg_file = _write(tmp_path / "m.yml", "MODEL:\n  METHOD:\n    LR: 0.25\n")
+    assert build_cfg(cfg_file, add_fns=(_method_config,)).MODEL.METHOD.DOUBLE_LR == 0.5
+    cfg = build_cfg(cfg_file, ["MODEL.METHOD.LR", "1.5"], add_fns=(_method_config,))
+    assert (cfg.MODEL.METHOD.LR, cfg.MODEL.METHOD.DOUBLE_LR) == (1.5, 3.0)
+    assert build_cfg(cfg_file, ["MODEL.METHOD.DOUBLE_LR", "7.0"], (_method_config,)).MODEL.METHOD.DOUBLE_LR == 7.0
+    assert "METHOD" not in build_cfg(add_fns=(_method_config,))  # the old subtree is gone

@@ -30,8 +30,8 @@ def muva_opts(root: str) -> List[str]:
             "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_INSTANCE", "4", "DATALOADER.NUM_WORKERS", "0",
             "SOLVER.MAX_EPOCH", "2", "SOLVER.STEPS", "[1]", "SOLVER.CHECKPOINT_PERIOD", "1",
             "TEST.EVAL_PERIOD", "2", "TEST.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "32",
-            "MUVA.STAGE1.MAX_EPOCH", "2", "MUVA.STAGE1.IMS_PER_BATCH", "8", "MUVA.FEATURE_BATCH", "64",
-            "MUVA.VIS.ENABLED", "False"]
+            "MODEL.MUVA.STAGE1.MAX_EPOCH", "2", "MODEL.MUVA.STAGE1.IMS_PER_BATCH", "8", "MODEL.MUVA.FEATURE_BATCH", "64",
+            "TEST.VIS.ENABLED", "False"]
 
 
 def bdam_opts(root: str) -> List[str]:
@@ -41,7 +41,7 @@ def bdam_opts(root: str) -> List[str]:
     steps)."""
     return ["DATASETS.ROOT", root, "SEED", "3", "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_WORKERS", "0",
             "TEST.NUM_WORKERS", "0", "SOLVER.MAX_EPOCH", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "2",
-            "TEST.IMS_PER_BATCH", "64", "TEST.GATE_HIST", "False", "INPUT.SIZE_TRAIN", "[128, 64]",
+            "TEST.IMS_PER_BATCH", "64", "TEST.VIS.ENABLED", "False", "INPUT.SIZE_TRAIN", "[128, 64]",
             "INPUT.SIZE_TEST", "[128, 64]"]
 
 

@@ -34,7 +34,7 @@ def _evaluate_in_one_process(synth_root, weights, out):
                     (add_muva_config,))
     cfg.freeze()
     threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.MUVA.NUM_THREADS)  # as train_net.py
+    torch.set_num_threads(cfg.SOLVER.NUM_THREADS)  # as train_net.py
     try:
         MUVATrainer.test(cfg, MUVATrainer.load_for_eval(cfg))
     finally:

@@ -257,14 +257,14 @@ def test_hyperparameter_suites_read_held_out_source_data_only():
 
 def test_config_checks_catch_a_wrong_override_and_an_early_evaluation(tmp_path):
     suite = ablate.load_suite("muva")
-    suite.row("heads8").opts = ["MUVA.RMP.NUM_HEADS", "4"]
-    suite.row("rmp_plain").opts = ["MUVA.RMP.LAYER_NORM", "False"]
-    suite.row("G").opts = ["MUVA.PARTS", "()"]  # keeps the mask losses: the model refuses
+    suite.row("heads8").opts = ["MODEL.MUVA.RMP.NUM_HEADS", "4"]
+    suite.row("rmp_plain").opts = ["MODEL.MUVA.RMP.LAYER_NORM", "False"]
+    suite.row("G").opts = ["MODEL.MUVA.PARTS", "()"]  # keeps the mask losses: the model refuses
     suite.profiles["fastreid"]["opts"] = ["SOLVER.MAX_EPOCH", "6", "TEST.EVAL_PERIOD", "2"]
     problems = "\n".join(ablate.check_configs(suite, 0, str(tmp_path), ["DATASETS.ROOT", str(tmp_path)]))
-    assert "row heads8: MUVA.RMP.NUM_HEADS = 4, its mirror sets 8" in problems
-    assert ("row rmp_plain changes ['MUVA.RMP.LAYER_NORM'] against full, but its mirror "
-            "configs/MUVA/ablations/MA_to_MS/T10_RMP_plain.yml changes ['MUVA.RMP.INNER_SHORTCUT', "
-            "'MUVA.RMP.LAYER_NORM']") in problems
+    assert "row heads8: MODEL.MUVA.RMP.NUM_HEADS = 4, its mirror sets 8" in problems
+    assert ("row rmp_plain changes ['MODEL.MUVA.RMP.LAYER_NORM'] against full, but its mirror "
+            "configs/MUVA/ablations/MA_to_MS/T10_RMP_plain.yml changes ['MODEL.MUVA.RMP.INNER_SHORTCUT', "
+            "'MODEL.MUVA.RMP.LAYER_NORM']") in problems
     assert "row G: the model does not build" in problems
     assert "row BoT: TEST.EVAL_PERIOD 2 < SOLVER.MAX_EPOCH 6" in problems

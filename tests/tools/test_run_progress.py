@@ -33,7 +33,7 @@ def test_the_statuses_of_a_muva_run():
     for line in MUVA_LOG:
         if parser.feed(line):
             seen.append((parser.phase, parser.status))
-    assert parser.max_epoch == 1  # SOLVER's, not MUVA.STAGE1's
+    assert parser.max_epoch == 1  # SOLVER's, not MODEL.MUVA.STAGE1's
     assert seen == [
         ("MUVA features (VGE masks)", "MUVA features (VGE masks) 0/1  eta ?"),
         ("stage 1", "stage 1 epoch 1/2  L_cmp 2.0796"),  # the log line wins over the bar it shares a line with

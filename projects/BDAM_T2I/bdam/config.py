@@ -1,6 +1,8 @@
 """Config keys of BDAM (text-to-image Re-ID). Call add_bdam_config(cfg) before merge_from_file."""
 from fastreid.config import CfgNode as CN
 
+from reid_plugins.config import retire_keys
+
 # Loss names (MODEL.BDAM.LOSSES.NAME / MODEL.BDAM.GRADNORM.TASKS), see bdam/losses.py
 ALL_LOSSES = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "GateReg", "FusionMatch", "ClothingMatch")
 
@@ -124,9 +126,8 @@ def add_bdam_config(cfg):
     # (its parameters) or a parameter name of the model
     _C.MODEL.BDAM.GRADNORM.SHARED_PARAM = "auto"
 
-    # torch intra-op threads (0: torch's default). On a CPU shared with other jobs, OpenMP threads that spin-wait for
+    # SOLVER.NUM_THREADS (reid_plugins.config): on a CPU shared with other jobs, OpenMP threads that spin-wait for
     # each other can make 2 threads many times slower than 1 (measured 10-50x on this project's shared 2-core VM)
-    _C.SOLVER.NUM_THREADS = 0
     _C.SOLVER.LOG_PERIOD = 20              # iterations between progress lines (fast-reid hard-codes 200)
 
     # Retrieval: dual-encoder similarity for all pairs, then the fusion head re-orders the top-K images per text by
@@ -144,7 +145,7 @@ def add_bdam_config(cfg):
     _C.TEST.RERANK_T2I.TRAIN_IDS = 30
     # pairs per fusion forward; with FUSION.VARIANT "sequence" each pair is L_img + L_txt tokens: use ~256
     _C.TEST.RERANK_T2I.CHUNK = 4096
-    _C.TEST.GATE_HIST = True               # PNG of the gate-weight distributions (paper Fig. 3) per evaluation
+    _C.TEST.VIS.ENABLED = True             # BDAM's figure: gate-weight distributions (paper Fig. 3) per evaluation
     _C.TEST.EVALUATOR = "T2IRetrievalEvaluator"
 
     _C.DATASETS.T2I = CN()
@@ -158,4 +159,5 @@ def add_bdam_config(cfg):
     # the same for every seed) is held out of training as the validation split; 0: none (bdam/data.py)
     _C.DATASETS.T2I.VAL_FROM_TRAIN = 0.0
     _C.DATASETS.T2I.CHECK_IMAGES = True    # every annotated image must exist (checked once at load)
+    retire_keys(cfg, {"TEST.GATE_HIST": "TEST.VIS.ENABLED"})
     return cfg

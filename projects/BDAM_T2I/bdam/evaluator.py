@@ -75,7 +75,7 @@ class T2IRetrievalEvaluator(DatasetEvaluator):
         self.num_query = num_query
         self.model = model if model is not None else current_model()
         self.dataset_name = dataset_name
-        self.output_dir = output_dir or cfg.TEST.VIS_DIR or (os.path.join(cfg.OUTPUT_DIR, "visualizations")
+        self.output_dir = output_dir or cfg.TEST.VIS.DIR or (os.path.join(cfg.OUTPUT_DIR, "visualizations")
                                                              if cfg.OUTPUT_DIR else "")
         self.reset()
 
@@ -212,7 +212,7 @@ class T2IRetrievalEvaluator(DatasetEvaluator):
             results["gate_id_mean"] = float(gate.mean() * 100)
         if w is not None:
             results["fusion_w_img_mean"] = float(w[:, 0].mean() * 100)
-        if self.cfg.TEST.GATE_HIST and self.output_dir and (gate is not None or w is not None):
+        if self.cfg.TEST.VIS.ENABLED and self.output_dir and (gate is not None or w is not None):
             path = os.path.join(self.output_dir, f"gate_weights_{self.dataset_name or 'test'}.png")
             plot_gate_histograms(gate, w, path, title=self.dataset_name)
             logger.info("Gate-weight histograms written to %s", path)

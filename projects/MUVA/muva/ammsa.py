@@ -73,7 +73,7 @@ class CrossAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"RMP width {dim} is not divisible by MUVA.RMP.NUM_HEADS={num_heads}")
+            raise ValueError(f"RMP width {dim} is not divisible by MODEL.MUVA.RMP.NUM_HEADS={num_heads}")
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim, bias=False)
         self.k = nn.Linear(dim, dim, bias=False)

@@ -42,36 +42,25 @@ def load_train_items(cfg) -> List[tuple]:
     return items
 
 
-def mask_grid(cfg, patch_size: int = 16) -> Tuple[int, int]:
-    """Patch grid of the masks = the ViT's (both CLIP configs here use 16-pixel patches)."""
-    from reid_plugins.modeling.vit import patch_grid
-
-    return patch_grid(cfg.INPUT.SIZE_TRAIN, patch_size)
-
-
 def needs_masks(cfg) -> bool:
-    """VGE masks are used with part tokens, except by the stripe variant (single-grained / stripe: no masks)."""
-    return len(cfg.MUVA.PARTS) > 0 and cfg.MUVA.MASK_MODE != "stripe"
+    """VGE masks are used with part tokens and predicted attention masks (single-grained / fixed stripes: none)."""
+    return len(cfg.MODEL.MUVA.PARTS) > 0 and cfg.MODEL.MUVA.ATTENTION_MASKS == "predicted"
 
 
 def read_masks(cfg, items: Sequence[tuple]) -> torch.Tensor:
-    """VGE masks of all `items` from the provider -> bool [N, 3, rows*cols] (fails early, naming the image); all
-    False when the configuration uses none."""
-    rows, cols = mask_grid(cfg)
+    """VGE masks of all `items` from the provider -> bool [N, 3, rows*cols] on MODEL.MASKS.GRID, the model's patch
+    grid (check_muva_config) (fails early, naming the image); all False when the configuration uses none."""
+    rows, cols = cfg.MODEL.MASKS.GRID
     out = torch.zeros(len(items), 3, rows * cols, dtype=torch.bool)
     if not needs_masks(cfg):
-        logger.info("MUVA.PARTS=%s, MASK_MODE=%s: no part masks are read", tuple(cfg.MUVA.PARTS), cfg.MUVA.MASK_MODE)
+        logger.info("MODEL.MUVA.PARTS=%s, ATTENTION_MASKS=%s: no part masks are read", tuple(cfg.MODEL.MUVA.PARTS),
+                    cfg.MODEL.MUVA.ATTENTION_MASKS)
         return out
     from reid_plugins.grounding import PartMaskProvider
 
     provider = PartMaskProvider.from_config(cfg, list(cfg.DATASETS.NAMES))
-    for i, item in enumerate(items):
-        m = np.asarray(provider(item[0]))
-        if m.shape != (3, rows * cols):
-            raise ValueError(f"part mask of {item[0]!r} has shape {m.shape}; expected (3, {rows * cols}) for the "
-                             f"{rows}x{cols} patch grid of INPUT.SIZE_TRAIN={list(cfg.INPUT.SIZE_TRAIN)} (check "
-                             f"MODEL.MASKS)")
-        out[i] = torch.from_numpy(m.astype(bool))
+    for i, item in enumerate(items):  # the provider votes on MODEL.MASKS.GRID and refuses caches of another grid
+        out[i] = torch.from_numpy(np.asarray(provider(item[0])).astype(bool))
     logger.info("Read %d part masks (mean coverage head/upper/legs: %s)", len(items),
                 [round(float(v), 3) for v in out.float().mean(dim=(0, 2))])
     return out
@@ -126,7 +115,7 @@ class TrainData:
     def __init__(self, cfg):
         self.items = load_train_items(cfg)
         self.masks = read_masks(cfg, self.items)
-        self.grid = mask_grid(cfg)
+        self.grid = tuple(cfg.MODEL.MASKS.GRID)
 
 
 def build_train_loader(cfg, train_data: TrainData):
@@ -140,7 +129,7 @@ def build_train_loader(cfg, train_data: TrainData):
 def build_feature_loader(cfg, train_data: TrainData):
     """Training set in order, test transforms, masks, same label mapping as the training loader."""
     feature_set = MaskedReidDataset(train_data.items, test_transforms(cfg), train_data.masks, train_data.grid, 0.0)
-    loader, _ = build_reid_test_loader(feature_set, cfg.MUVA.FEATURE_BATCH, 0, num_workers=cfg.TEST.NUM_WORKERS)
+    loader, _ = build_reid_test_loader(feature_set, cfg.MODEL.MUVA.FEATURE_BATCH, 0, num_workers=cfg.TEST.NUM_WORKERS)
     return loader
 
 

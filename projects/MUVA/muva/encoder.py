@@ -7,8 +7,8 @@ Attention masks per layer:
   gated (detached, > 0.5) into the additive mask of that block;
 - ground truth (`gt_masks`, VGE pseudo labels): one additive mask for all layers, no predictor (stage-1 centroids and
   the VPM-2 memory);
-- stripe (MUVA.MASK_MODE "stripe"): fixed equal horizontal stripes in all layers, also where the other modes use the
-  VGE masks (no VGE at all).
+- fixed stripes (MODEL.MUVA.ATTENTION_MASKS "fixed-stripes"): equal horizontal stripes in all layers, also where the
+  other modes use the VGE masks (no VGE at all).
 Output: ln_post + projection of CLS and the part tokens, [B, 1+R, E].
 """
 from __future__ import annotations
@@ -24,25 +24,23 @@ from reid_plugins.modeling.vit import block_forward
 
 from .ammsa import (ResidualMaskPredictor, additive_from_bool, attention_mask_template, build_attention_mask, gate,
                     stripe_part_masks)
-from .config import PART_NAMES
-
-MASK_MODES = ("predicted", "stripe")
+from .config import ATTENTION_MASKS, PART_NAMES
 
 
 class MUVAImageEncoder(nn.Module):
-    def __init__(self, visual: nn.Module, part_index: Sequence[int], mask_mode: str = "predicted",
+    def __init__(self, visual: nn.Module, part_index: Sequence[int], attention_masks: str = "predicted",
                  rmp_heads: int = 2, rmp_layer_norm: bool = True, rmp_inner_shortcut: bool = True,
                  sigmoid_tau: float = 1.0, gate_thresh: float = 0.5, part_token_std: float = 0.02,
                  freeze_patch_proj: bool = True):
         super().__init__()
-        if mask_mode not in MASK_MODES:
-            raise ValueError(f"MUVA.MASK_MODE={mask_mode!r}: expected one of {MASK_MODES}")
+        if attention_masks not in ATTENTION_MASKS:
+            raise ValueError(f"MODEL.MUVA.ATTENTION_MASKS={attention_masks!r}: expected one of {ATTENTION_MASKS}")
         self.visual = visual
         self.part_index = [int(i) for i in part_index]
         self.num_parts = R = len(self.part_index)
         self.grid = tuple(int(g) for g in visual.grid_size)
         self.num_patches = L = self.grid[0] * self.grid[1]
-        self.mask_mode = mask_mode
+        self.attention_masks = attention_masks
         self.gate_thresh = float(gate_thresh)
         width = int(visual.class_embedding.shape[0])
         self.num_layers = len(visual.transformer.resblocks)
@@ -55,10 +53,10 @@ class MUVAImageEncoder(nn.Module):
         else:
             self.part_tokens = None
         self.mask_predictor = None
-        if R and mask_mode == "predicted":
+        if R and attention_masks == "predicted":
             self.mask_predictor = ResidualMaskPredictor(self.num_layers, R, L, width, rmp_heads, sigmoid_tau,
                                                         rmp_layer_norm, rmp_inner_shortcut)
-        if R and mask_mode == "stripe":
+        if R and attention_masks == "fixed-stripes":
             self.register_buffer("stripe_masks", stripe_part_masks(self.grid)[self.part_index], persistent=False)
         if freeze_patch_proj:
             for p in visual.conv1.parameters():
@@ -91,7 +89,7 @@ class MUVAImageEncoder(nn.Module):
         out: Dict[str, torch.Tensor] = {}
         R = self.num_parts
         fixed = None
-        if R and self.mask_mode == "stripe":  # the stripe variant never uses VGE masks
+        if R and self.attention_masks == "fixed-stripes":  # never uses VGE masks
             stripes = self.stripe_masks.unsqueeze(0).expand(x.shape[0], -1, -1)
             fixed = build_attention_mask(self.mask_template, additive_from_bool(stripes, x.dtype))
         elif R and gt_masks is not None:
@@ -117,14 +115,15 @@ class MUVAImageEncoder(nn.Module):
 
 
 def muva_encoder_from_cfg(cfg, visual: nn.Module) -> MUVAImageEncoder:
-    parts = tuple(cfg.MUVA.PARTS)
+    parts = tuple(cfg.MODEL.MUVA.PARTS)
     bad = [p for p in parts if p not in PART_NAMES]
     if bad or len(set(parts)) != len(parts):
-        raise ValueError(f"MUVA.PARTS={parts}: expected distinct names among {PART_NAMES}")
+        raise ValueError(f"MODEL.MUVA.PARTS={parts}: expected distinct names among {PART_NAMES}")
     part_index = sorted(PART_NAMES.index(p) for p in parts)  # the code sorts PART_INDEX
-    r = cfg.MUVA.RMP
-    return MUVAImageEncoder(visual, part_index, cfg.MUVA.MASK_MODE, r.NUM_HEADS, r.LAYER_NORM, r.INNER_SHORTCUT,
-                            r.SIGMOID_TAU, r.GATE_THRESH, cfg.MUVA.PART_TOKEN_STD, cfg.MUVA.FREEZE_PATCH_PROJ)
+    r = cfg.MODEL.MUVA.RMP
+    m = cfg.MODEL.MUVA
+    return MUVAImageEncoder(visual, part_index, m.ATTENTION_MASKS, r.NUM_HEADS, r.LAYER_NORM, r.INNER_SHORTCUT,
+                            r.SIGMOID_TAU, r.GATE_THRESH, m.PART_TOKEN_STD, m.FREEZE_PATCH_PROJ)
 
 
 @BACKBONE_REGISTRY.register()

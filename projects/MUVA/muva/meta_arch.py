@@ -2,7 +2,7 @@
 
 Image side: CLIP ViT with part tokens and AM-MSA (backbone "build_muva_clip_backbone"); the projected CLS and part
 tokens are concatenated ((1+R) * E = 2048-d for ViT-B/16), then a BN neck (weight 1, bias 0 and frozen) and a
-bias-free classifier (normal std 0.001). Text side (unless MUVA.PROMPT.ENABLED is off): the multi-grained prompt
+bias-free classifier (normal std 0.001). Text side (unless MODEL.MUVA.PROMPT.ENABLED is off): the multi-grained prompt
 learner and CLIP's text tower. Losses are chosen by name in MODEL.LOSSES.NAME:
 
     IDLoss      L_id    cross-entropy with label smoothing on the classifier logits
@@ -11,7 +11,7 @@ learner and CLIP's text tower. Losses are chosen by name in MODEL.LOSSES.NAME:
     MaskBCELoss L_bce   accumulated RMP logits of all layers against the VGE masks
     MaskDiceLoss L_dice RMP probabilities of all layers against the VGE masks
 
-Inference (eval mode) returns the test feature of the code: the BN'd concatenation (MUVA.TEST_AFTER_BN), computed
+Inference (eval mode) returns the test feature of the code: the BN'd concatenation (MODEL.MUVA.TEST_AFTER_BN), computed
 with predicted masks. The trainer drives stage 1 (`text_features`, L_cmp) and fills `text_memory` / `memory`.
 """
 from __future__ import annotations
@@ -44,11 +44,11 @@ class MUVA(nn.Module):
         if unknown:
             raise ValueError(f"MODEL.LOSSES.NAME has unknown loss(es) {unknown}; MUVA knows {LOSS_NAMES}")
         if "I2TCELoss" in loss_names and text_encoder is None:
-            raise ValueError("MODEL.LOSSES.NAME contains I2TCELoss but MUVA.PROMPT.ENABLED is False (vision-only); "
+            raise ValueError("MODEL.LOSSES.NAME contains I2TCELoss but MODEL.MUVA.PROMPT.ENABLED is False (vision-only); "
                              "remove it from the loss list")
         if {"MaskBCELoss", "MaskDiceLoss"} & set(loss_names) and backbone.mask_predictor is None:
             raise ValueError("MODEL.LOSSES.NAME contains a mask loss but the model has no mask predictor "
-                             f"(MUVA.PARTS={backbone.num_parts} parts, MUVA.MASK_MODE={backbone.mask_mode!r}); "
+                             f"(MODEL.MUVA.PARTS={backbone.num_parts} parts, MODEL.MUVA.ATTENTION_MASKS={backbone.attention_masks!r}); "
                              "remove MaskBCELoss / MaskDiceLoss")
         self.backbone = backbone
         self.num_classes = int(num_classes)
@@ -86,9 +86,9 @@ class MUVA(nn.Module):
         clip_model = build_clip_from_cfg(cfg)
         backbone = BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.NAME)(cfg, clip_model)
         text_encoder = prompt_learner = None
-        if cfg.MUVA.PROMPT.ENABLED:
+        if cfg.MODEL.MUVA.PROMPT.ENABLED:
             parts = [PART_NAMES[i] for i in backbone.part_index]
-            p = cfg.MUVA.PROMPT
+            p = cfg.MODEL.MUVA.PROMPT
             texts = prompt_texts(parts, p.N_CTX, p.TEMPLATE, p.DOMAIN_CONTEXT)
             prompt_learner = MultiGrainedPromptLearner(num_classes, texts, get_tokenizer(cfg.MODEL.BACKBONE.CLIP_ARCH),
                                                        clip_model.token_embedding, p.N_CTX, p.CTX_STD)
@@ -96,7 +96,7 @@ class MUVA(nn.Module):
         return {"backbone": backbone, "num_classes": num_classes, "pixel_mean": cfg.MODEL.PIXEL_MEAN,
                 "pixel_std": cfg.MODEL.PIXEL_STD, "loss_names": tuple(cfg.MODEL.LOSSES.NAME),
                 "loss_cfg": cfg.MODEL.LOSSES, "text_encoder": text_encoder, "prompt_learner": prompt_learner,
-                "test_after_bn": cfg.MUVA.TEST_AFTER_BN}
+                "test_after_bn": cfg.MODEL.MUVA.TEST_AFTER_BN}
 
     @property
     def device(self):

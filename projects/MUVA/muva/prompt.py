@@ -25,7 +25,7 @@ def prompt_texts(parts: Sequence[str], n_ctx: int = 4, template: str = "universa
                  ) -> List[str]:
     """The G = 1 + len(parts) template strings (global first)."""
     if template not in TEMPLATES:
-        raise ValueError(f"MUVA.PROMPT.TEMPLATE={template!r}: expected one of {TEMPLATES}")
+        raise ValueError(f"MODEL.MUVA.PROMPT.TEMPLATE={template!r}: expected one of {TEMPLATES}")
     head = f"{PREFIX} {' '.join(['*'] * n_ctx)}"
     if template == "universal":
         texts = [f"{head} person"] + [f"{head} {PART_PHRASES[p]}" for p in parts]

@@ -4,9 +4,9 @@ Stage 1: Adam on the prompt learner only; timm's CosineLRScheduler stepped once 
 (1-based): linear warm-up from WARMUP_LR_INIT over WARMUP_EPOCHS, then cosine over MAX_EPOCH epochs (not offset by the
 warm-up) to LR_MIN -- the scheduler the authors' code (from CLIP-ReID) uses.
 Stage 2: Adam over the image encoder (the patch projection frozen), part tokens, positional embedding, BN-neck weight
-and classifier at SOLVER.BASE_LR / WEIGHT_DECAY; the mask predictor at BASE_LR x MUVA.RMP.LR_MULT without weight
+and classifier at SOLVER.BASE_LR / WEIGHT_DECAY; the mask predictor at BASE_LR x MODEL.MUVA.RMP.LR_MULT without weight
 decay; text tower and prompts frozen. Learning rate per epoch e (1-based, as the code's scheduler.step(epoch)):
-BASE_LR * warmup(e) * GAMMA ** #{steps <= e}, warmup linear from WARMUP_FACTOR over MUVA.STAGE2.WARMUP_EPOCHS.
+BASE_LR * warmup(e) * GAMMA ** #{steps <= e}, warmup linear from WARMUP_FACTOR over MODEL.MUVA.STAGE2.WARMUP_EPOCHS.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def stage2_param_groups(cfg, model) -> List[Dict]:
         (rmp if name.startswith("backbone.mask_predictor.") else rest).append(p)
     groups = [{"params": rest, "lr": base, "weight_decay": wd, "name": "image"}]
     if rmp:
-        groups.append({"params": rmp, "lr": base * cfg.MUVA.RMP.LR_MULT, "weight_decay": 0.0, "name": "rmp"})
+        groups.append({"params": rmp, "lr": base * cfg.MODEL.MUVA.RMP.LR_MULT, "weight_decay": 0.0, "name": "rmp"})
     return groups
 
 
@@ -45,7 +45,7 @@ def stage2_lr_factor(epoch0: int, steps, gamma: float, warmup_epochs: int, warmu
 
 def build_stage2_scheduler(cfg, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
     s = cfg.SOLVER
-    warm = cfg.MUVA.STAGE2.WARMUP_EPOCHS
+    warm = cfg.MODEL.MUVA.STAGE2.WARMUP_EPOCHS
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: stage2_lr_factor(e, s.STEPS, s.GAMMA, warm, s.WARMUP_FACTOR))
 
@@ -53,7 +53,7 @@ def build_stage2_scheduler(cfg, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
 def build_stage1_optimizer(cfg, model):
     from timm.scheduler import CosineLRScheduler
 
-    s = cfg.MUVA.STAGE1
+    s = cfg.MODEL.MUVA.STAGE1
     optimizer = torch.optim.Adam([{"params": list(model.prompt_learner.parameters()), "lr": s.BASE_LR,
                                    "weight_decay": s.WEIGHT_DECAY}])
     scheduler = CosineLRScheduler(optimizer, t_initial=s.MAX_EPOCH, lr_min=s.LR_MIN, warmup_lr_init=s.WARMUP_LR_INIT,

@@ -2,7 +2,7 @@
 
 Stage 1 (prompt learning, Algorithm 1 lines 2-10): the training set is encoded once by the untrained image encoder
 (eval mode, test transforms, VGE masks, BN-neck input); the L2-normalised identity centroids are the fixed VPM-1; the
-prompt learner alone is trained with L_cmp on PK batches of identities. Skipped when MUVA.STAGE1.PRETRAIN names a
+prompt learner alone is trained with L_cmp on PK batches of identities. Skipped when MODEL.MUVA.STAGE1.PRETRAIN names a
 stage-1 checkpoint, when the model is vision-only, or when a resumed checkpoint says it is done.
 Stage 2 (fast-reid's training loop, hooks, evaluator and checkpointer): the text features of all identities are
 encoded once from the learned prompts (TPM, `model.text_memory`); the VPM-2 memory is rebuilt from the training set
@@ -74,18 +74,18 @@ def load_stage1_prompts(model, path: str) -> None:
     """Copy the prompt learner's context from a stage-1 checkpoint: ours ({"model": state}) or the authors'
     (a bare state dict with `prompt_learner.learnable_ctx`), read with torch.load(weights_only=True)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"MUVA.STAGE1.PRETRAIN={path!r}: file not found")
+        raise FileNotFoundError(f"MODEL.MUVA.STAGE1.PRETRAIN={path!r}: file not found")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("model", state) if isinstance(state, dict) else state
     key = "prompt_learner.learnable_ctx"
     own = model.prompt_learner.learnable_ctx
     if not isinstance(state, dict) or key not in state:
-        raise KeyError(f"MUVA.STAGE1.PRETRAIN={path!r} has no {key!r} (keys e.g. "
+        raise KeyError(f"MODEL.MUVA.STAGE1.PRETRAIN={path!r} has no {key!r} (keys e.g. "
                        f"{list(state)[:5] if isinstance(state, dict) else type(state)}); expected a stage-1 checkpoint")
     if tuple(state[key].shape) != tuple(own.shape):
-        raise ValueError(f"MUVA.STAGE1.PRETRAIN={path!r}: {key} has shape {tuple(state[key].shape)}, the model "
+        raise ValueError(f"MODEL.MUVA.STAGE1.PRETRAIN={path!r}: {key} has shape {tuple(state[key].shape)}, the model "
                          f"{tuple(own.shape)} (identities x granularities x N_CTX x width); wrong source dataset or "
-                         f"MUVA.PARTS?")
+                         f"MODEL.MUVA.PARTS?")
     with torch.no_grad():
         own.copy_(state[key])
     logger.info("Stage 1 skipped: prompt context loaded from %s", path)
@@ -104,11 +104,11 @@ class MUVATrainer(PluginTrainer):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        if unwrap_model(self.model).has_text and not cfg.MUVA.STAGE1.PRETRAIN:
+        if unwrap_model(self.model).has_text and not cfg.MODEL.MUVA.STAGE1.PRETRAIN:
             # stage 1 draws PK batches of identities with fast-reid's sampler too: check it before training
-            check_identity_batch(unwrap_model(self.model).num_classes, cfg.MUVA.STAGE1.IMS_PER_BATCH,
+            check_identity_batch(unwrap_model(self.model).num_classes, cfg.MODEL.MUVA.STAGE1.IMS_PER_BATCH,
                                  cfg.DATALOADER.NUM_INSTANCE, comm.get_world_size(),
-                                 batch_key="MUVA.STAGE1.IMS_PER_BATCH", batch_per_process=True)
+                                 batch_key="MODEL.MUVA.STAGE1.IMS_PER_BATCH", batch_per_process=True)
         self.stage_state = StageState()
         self.checkpointer.checkpointables["muva_stage"] = self.stage_state
         self._feature_loader = None
@@ -144,8 +144,8 @@ class MUVATrainer(PluginTrainer):
     def train(self):
         model = unwrap_model(self.model)
         if self.stage_state.stage < 2 and model.has_text:
-            if self.cfg.MUVA.STAGE1.PRETRAIN:
-                load_stage1_prompts(model, self.cfg.MUVA.STAGE1.PRETRAIN)
+            if self.cfg.MODEL.MUVA.STAGE1.PRETRAIN:
+                load_stage1_prompts(model, self.cfg.MODEL.MUVA.STAGE1.PRETRAIN)
             elif self.stage_state.stage < 1:
                 self.train_stage1()
                 self.stage_state.stage = 1
@@ -177,7 +177,7 @@ class MUVATrainer(PluginTrainer):
 
     def train_stage1(self) -> None:
         model = unwrap_model(self.model)
-        s = self.cfg.MUVA.STAGE1
+        s = self.cfg.MODEL.MUVA.STAGE1
         feats, labels = self.extract_train_features(after_bn=False)
         self._untrained_features = (feats, labels)
         centroids = class_centroids(feats, labels, model.num_classes).to(model.device)  # VPM-1, fixed
@@ -222,7 +222,7 @@ class MUVATrainer(PluginTrainer):
         """TPM: the (frozen) multi-grained text feature of every identity."""
         model = unwrap_model(self.model)
         labels = torch.arange(model.num_classes, device=model.device)
-        feats = [model.text_features(chunk) for chunk in labels.split(self.cfg.MUVA.FEATURE_BATCH)]
+        feats = [model.text_features(chunk) for chunk in labels.split(self.cfg.MODEL.MUVA.FEATURE_BATCH)]
         model.text_memory.copy_(torch.cat(feats))
         logger.info("Text memory (TPM): %s", tuple(model.text_memory.shape))
 
@@ -257,9 +257,17 @@ class MUVATrainer(PluginTrainer):
         return super().load_for_eval(cfg)
 
     @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_dir=None):
+        """PluginTrainer's; with TEST.VIS.ENABLED, MUVA's figure is its part-mask one (test()), not the rank list of
+        the Re-ID baselines."""
+        loader, evaluator = super().build_evaluator(cfg, dataset_name, output_dir)
+        evaluator.rank_list = False
+        return loader, evaluator
+
+    @classmethod
     def test(cls, cfg, model):
         results = super().test(cfg, model)
-        if cfg.MUVA.VIS.ENABLED and comm.is_main_process() and cfg.OUTPUT_DIR:
+        if cfg.TEST.VIS.ENABLED and comm.is_main_process() and cfg.OUTPUT_DIR:
             from .visualize import save_part_mask_figures
 
             save_part_mask_figures(cfg, unwrap_model(model))

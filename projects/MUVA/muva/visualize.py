@@ -1,6 +1,6 @@
 """Predicted part masks over test images (paper Fig. 7): per image the picture, then the last layer's sigmoid mask of
 each part on the patch grid (brighter = higher probability). One PNG per test set, written after evaluation to
-TEST.VIS_DIR (default <OUTPUT_DIR>/visualizations)/part_masks_<dataset>.png."""
+TEST.VIS.DIR (default <OUTPUT_DIR>/visualizations)/part_masks_<dataset>.png."""
 from __future__ import annotations
 
 import logging
@@ -61,14 +61,14 @@ def save_mask_figure(images: List[np.ndarray], probs: torch.Tensor, part_names: 
 
 def save_part_mask_figures(cfg, model) -> List[str]:
     if getattr(model.backbone, "mask_predictor", None) is None:
-        logger.info("No mask predictor (MUVA.PARTS / MASK_MODE): no part-mask figure")
+        logger.info("No mask predictor (MODEL.MUVA.PARTS / ATTENTION_MASKS): no part-mask figure")
         return []
-    out_dir = cfg.TEST.VIS_DIR or os.path.join(cfg.OUTPUT_DIR, "visualizations")
+    out_dir = cfg.TEST.VIS.DIR or os.path.join(cfg.OUTPUT_DIR, "visualizations")
     part_names = [PART_NAMES[i] for i in model.backbone.part_index]
     paths = []
     for name in cfg.DATASETS.TESTS:
         test_set, num_query = build_test_set(cfg, name)
-        n = min(cfg.MUVA.VIS.NUM_IMAGES, num_query)
+        n = min(cfg.TEST.VIS.NUM_IMAGES, num_query)
         picks = np.linspace(0, num_query - 1, n).round().astype(int) if n > 0 else []
         items = [test_set[int(i)] for i in picks]
         if not items:

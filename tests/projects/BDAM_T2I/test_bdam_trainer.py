@@ -32,7 +32,7 @@ def _cfg(root, out, *extra, domain="A"):
                            "DATASETS.NAMES", f'("SynthPedT2I{domain}",)', "DATASETS.TESTS", f'("SynthPedT2I{domain}",)',
                            "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_WORKERS", "0", "TEST.NUM_WORKERS", "0",
                            "SOLVER.MAX_EPOCH", "1", "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1",
-                           "TEST.IMS_PER_BATCH", "64", "TEST.GATE_HIST", "False", "DATASETS.T2I.VAL_FROM_TRAIN", "0.25",
+                           "TEST.IMS_PER_BATCH", "64", "TEST.VIS.ENABLED", "False", "DATASETS.T2I.VAL_FROM_TRAIN", "0.25",
                            *extra])
 
 
@@ -167,3 +167,12 @@ def test_t2i_test_sets_are_checked_before_training(tmp_path):
     open(victim, "wb").close()
     with pytest.raises(ValueError, match=r"1 of 6 images cannot be read: '.*p7_s0.jpg': empty file"):
         BDAMTrainer.check_test_sets(ok)
+
+
+def test_the_gate_histogram_switch_is_test_vis_enabled():
+    from bdam import add_bdam_config
+    from reid_plugins.config import ConfigError
+
+    assert build_cfg(SYNTH_CONFIG, (), (add_bdam_config,)).TEST.VIS.ENABLED  # BDAM writes its Fig. 3 by default
+    with pytest.raises(ConfigError, match=r"^command-line option: TEST.GATE_HIST moved to TEST.VIS.ENABLED"):
+        build_cfg(SYNTH_CONFIG, ["TEST.GATE_HIST", "False"], (add_bdam_config,))

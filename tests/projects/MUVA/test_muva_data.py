@@ -57,7 +57,7 @@ def test_masks_are_read_only_when_used(tmp_path):
 
     items = [(str(tmp_path / "0001_c1s1_000001_00.jpg"), "x_1", "x_c1")]
     missing = ["MODEL.MASKS.BACKEND", "official-pickle", "MODEL.MASKS.OFFICIAL_PICKLE", str(tmp_path / "none.pkl")]
-    for opts in (["MUVA.PARTS", "()"], ["MUVA.MASK_MODE", "stripe"]):
+    for opts in (["MODEL.MUVA.PARTS", "()"], ["MODEL.MUVA.ATTENTION_MASKS", "fixed-stripes"]):
         masks = read_masks(build_cfg("", missing + opts, (add_muva_config,)), items)
         assert masks.shape == (1, 3, 128) and not masks.any()
     with pytest.raises(FileNotFoundError, match="none.pkl"):

@@ -96,8 +96,8 @@ def test_predicted_path_gates_like_the_gt_path():
         assert torch.allclose(pred["mask_probs"][layer], torch.sigmoid((layer + 1) * bias).expand(2, -1, -1))
 
 
-def test_stripe_mode_equals_gt_path_with_stripes_and_part_subset():
-    enc = MUVAImageEncoder(_visual(), part_index=[0, 2], mask_mode="stripe").eval()
+def test_fixed_stripes_equal_gt_path_with_stripes_and_part_subset():
+    enc = MUVAImageEncoder(_visual(), part_index=[0, 2], attention_masks="fixed-stripes").eval()
     assert enc.mask_predictor is None
     stripes = stripe_part_masks((16, 8))[[0, 2]].unsqueeze(0).expand(2, -1, -1)
     img = _images(2)
@@ -108,5 +108,5 @@ def test_stripe_mode_equals_gt_path_with_stripes_and_part_subset():
     other = torch.zeros_like(stripes).bool()  # VGE masks are ignored by the stripe variant
     assert torch.allclose(enc(img, other)["tokens"], enc(img)["tokens"], atol=1e-6)
     assert enc(img)["tokens"].shape == (2, 3, 128)
-    with pytest.raises(ValueError, match="MASK_MODE"):
-        MUVAImageEncoder(_visual(), part_index=[0], mask_mode="boxes")
+    with pytest.raises(ValueError, match="ATTENTION_MASKS"):
+        MUVAImageEncoder(_visual(), part_index=[0], attention_masks="boxes")

@@ -5,6 +5,7 @@ from fastreid.modeling import build_model
 
 from muva import add_muva_config
 from muva import losses as L
+from muva_batches import fixed_batch as _batch
 from reid_plugins.config import build_cfg
 
 TINY = ["MODEL.BACKBONE.CLIP_ARCH", "ViT-T-16-reid", "MODEL.BACKBONE.PRETRAIN", "False", "MODEL.DEVICE", "cpu",
@@ -14,14 +15,6 @@ TINY = ["MODEL.BACKBONE.CLIP_ARCH", "ViT-T-16-reid", "MODEL.BACKBONE.PRETRAIN", 
 def _model(*opts, seed=0):
     torch.manual_seed(seed)
     return build_model(build_cfg("", TINY + list(opts), (add_muva_config,)))
-
-
-def _batch(b=6):
-    torch.manual_seed(5)
-    masks = torch.zeros(b, 3, 16, 8, dtype=torch.uint8)
-    masks[:, 0, :4], masks[:, 1, 4:10], masks[:, 2, 10:] = 1, 1, 1
-    return {"images": torch.rand(b, 3, 256, 128) * 255, "targets": torch.tensor([0, 0, 1, 1, 2, 2][:b]),
-            "masks": masks.reshape(b, 3, 128)}
 
 
 def test_structure_and_inference_feature():
@@ -70,7 +63,7 @@ def test_training_losses_by_name():
 
 
 def test_part_subset_selects_mask_rows():
-    model = _model("MUVA.PARTS", '("legs",)', "MODEL.LOSSES.NAME", '("IDLoss", "MaskBCELoss")')
+    model = _model("MODEL.MUVA.PARTS", '("legs",)', "MODEL.LOSSES.NAME", '("IDLoss", "MaskBCELoss")')
     assert model.backbone.part_index == [2] and model.backbone.feat_dim == 2 * 128
     masks = _batch()["masks"]
     assert torch.equal(model.part_masks(masks), masks[:, 2:3].bool())
@@ -78,22 +71,22 @@ def test_part_subset_selects_mask_rows():
 
 
 def test_vision_only_and_single_grained():
-    vo = _model("MUVA.PROMPT.ENABLED", "False", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "MaskBCELoss")')
+    vo = _model("MODEL.MUVA.PROMPT.ENABLED", "False", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "MaskBCELoss")')
     assert vo.text_encoder is None and vo.prompt_learner is None and not hasattr(vo, "text_memory")
-    g = _model("MUVA.PARTS", "()", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "I2TCELoss")')
+    g = _model("MODEL.MUVA.PARTS", "()", "MODEL.LOSSES.NAME", '("IDLoss", "ImpLoss", "I2TCELoss")')
     assert g.backbone.mask_predictor is None and g.backbone.feat_dim == 128
     g.train()
     assert set(g(_batch())) == {"loss_id", "loss_imp", "loss_i2tce"}
 
 
 def test_configuration_errors_name_the_keys():
-    with pytest.raises(ValueError, match="I2TCELoss but MUVA.PROMPT.ENABLED"):
-        _model("MUVA.PROMPT.ENABLED", "False")
+    with pytest.raises(ValueError, match="I2TCELoss but MODEL.MUVA.PROMPT.ENABLED"):
+        _model("MODEL.MUVA.PROMPT.ENABLED", "False")
     with pytest.raises(ValueError, match="mask loss"):
-        _model("MUVA.PARTS", "()")
+        _model("MODEL.MUVA.PARTS", "()")
     with pytest.raises(ValueError, match="unknown loss"):
         _model("MODEL.LOSSES.NAME", '("TripletLoss",)')
     with pytest.raises(ValueError, match="NUM_CLASSES"):
         build_model(build_cfg("", TINY[:-2] + ["MODEL.HEADS.NUM_CLASSES", "0"], (add_muva_config,)))
-    with pytest.raises(ValueError, match="MUVA.PARTS"):
-        _model("MUVA.PARTS", '("torso",)')
+    with pytest.raises(ValueError, match="MODEL.MUVA.PARTS"):
+        _model("MODEL.MUVA.PARTS", '("torso",)')

@@ -14,9 +14,9 @@ from reid_plugins.modeling.clip import CLIPTextEncoder, build_clip, get_tokenize
 def _cfg():
     return CN({"SOLVER": {"BASE_LR": 5e-6, "WEIGHT_DECAY": 1e-4, "OPT": "Adam", "STEPS": [30, 50], "GAMMA": 0.1,
                           "WARMUP_FACTOR": 0.1},
-               "MUVA": {"RMP": {"LR_MULT": 10.0}, "STAGE2": {"WARMUP_EPOCHS": 10},
-                        "STAGE1": {"BASE_LR": 3.5e-4, "WEIGHT_DECAY": 1e-4, "MAX_EPOCH": 120, "LR_MIN": 1e-6,
-                                   "WARMUP_LR_INIT": 1e-5, "WARMUP_EPOCHS": 5}}})
+               "MODEL": {"MUVA": {"RMP": {"LR_MULT": 10.0}, "STAGE2": {"WARMUP_EPOCHS": 10},
+                                  "STAGE1": {"BASE_LR": 3.5e-4, "WEIGHT_DECAY": 1e-4, "MAX_EPOCH": 120, "LR_MIN": 1e-6,
+                                             "WARMUP_LR_INIT": 1e-5, "WARMUP_EPOCHS": 5}}}})
 
 
 def _loss_cfg():

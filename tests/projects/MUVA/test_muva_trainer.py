@@ -25,8 +25,8 @@ def tiny_cfg(root, out, epochs=2, extra=()):
         "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_INSTANCE", "4", "DATALOADER.NUM_WORKERS", "0",
         "SOLVER.MAX_EPOCH", str(epochs), "SOLVER.STEPS", "[1]", "SOLVER.CHECKPOINT_PERIOD", "1",
         "TEST.EVAL_PERIOD", str(epochs), "TEST.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "32",
-        "MUVA.STAGE1.MAX_EPOCH", "1", "MUVA.STAGE1.IMS_PER_BATCH", "8", "MUVA.FEATURE_BATCH", "64",
-        "MUVA.VIS.NUM_IMAGES", "2", *extra], (add_muva_config,))
+        "MODEL.MUVA.STAGE1.MAX_EPOCH", "1", "MODEL.MUVA.STAGE1.IMS_PER_BATCH", "8", "MODEL.MUVA.FEATURE_BATCH", "64",
+        "TEST.VIS.NUM_IMAGES", "2", *extra], (add_muva_config,))
     cfg.freeze()
     return cfg
 
@@ -91,7 +91,7 @@ def test_two_stages_train_eval_and_exact_resume(synth_root, tmp_path, monkeypatc
 
     # killed after stage-2 epoch 0, resumed: stage 1 is not run again and the result is identical
     cut_dir = str(tmp_path / "cut")
-    no_vis = ["MUVA.VIS.ENABLED", "False"]
+    no_vis = ["TEST.VIS.ENABLED", "False"]
     with pytest.raises(KeyboardInterrupt):
         _run(tiny_cfg(synth_root, cut_dir, extra=no_vis), stop_after=0)
     assert open(os.path.join(cut_dir, "last_checkpoint")).read() == "model_0000.pth"
@@ -112,7 +112,7 @@ def test_two_stages_train_eval_and_exact_resume(synth_root, tmp_path, monkeypatc
 
     # STAGE1.PRETRAIN: a new run skips stage 1, starts from the saved prompts and builds the TPM from them
     pre_dir = str(tmp_path / "pre")
-    cfg = tiny_cfg(synth_root, pre_dir, extra=["MUVA.STAGE1.PRETRAIN", os.path.join(full_dir, "model_stage1.pth")])
+    cfg = tiny_cfg(synth_root, pre_dir, extra=["MODEL.MUVA.STAGE1.PRETRAIN", os.path.join(full_dir, "model_stage1.pth")])
     trainer = MUVATrainer(cfg)
     trainer.train_stage1 = lambda: pytest.fail("stage 1 ran")
     monkeypatch.setattr(PluginTrainer, "train", lambda self: {"stage2": "skipped in this test"})
@@ -147,7 +147,7 @@ def test_stage1_checkpoint_formats_and_errors(tmp_path):
     torch.save({"model": {"prompt_learner.learnable_ctx": 2 * ctx}, "muva_stage": {"stage": 1}}, ours)
     load_stage1_prompts(model, ours)
     assert torch.equal(model.prompt_learner.learnable_ctx.detach(), 2 * ctx)
-    with pytest.raises(FileNotFoundError, match="MUVA.STAGE1.PRETRAIN"):
+    with pytest.raises(FileNotFoundError, match="MODEL.MUVA.STAGE1.PRETRAIN"):
         load_stage1_prompts(model, str(tmp_path / "missing.pth"))
     wrong = str(tmp_path / "wrong.pth")
     torch.save({"prompt_learner.learnable_ctx": torch.zeros(5, 4, 4, 8)}, wrong)
@@ -174,8 +174,8 @@ def test_stage_state_and_centroids():
 
 def test_a_stage1_batch_the_identities_cannot_fill_is_refused_before_training(synth_root, tmp_path):
     # stage 1 draws its PK batches with fast-reid's NaiveIdentitySampler, which would spin forever
-    cfg = tiny_cfg(synth_root, str(tmp_path / "run"), extra=["MUVA.STAGE1.IMS_PER_BATCH", "64"])
-    with pytest.raises(ValueError, match=r"has 8 identities, but MUVA.STAGE1.IMS_PER_BATCH 64 with "
+    cfg = tiny_cfg(synth_root, str(tmp_path / "run"), extra=["MODEL.MUVA.STAGE1.IMS_PER_BATCH", "64"])
+    with pytest.raises(ValueError, match=r"has 8 identities, but MODEL.MUVA.STAGE1.IMS_PER_BATCH 64 with "
                                          r"DATALOADER.NUM_INSTANCE 4 needs 16 identities per batch .* at most 32"):
         MUVATrainer(cfg)
     assert not os.path.exists(tmp_path / "run" / "model_stage1.pth")

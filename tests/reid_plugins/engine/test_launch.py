@@ -27,12 +27,21 @@ def entry_module(rel):
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_eval_only_without_weights_is_refused_with_one_message(tmp_path, entry):
+    import torch
+
     main = entry_module(entry).main
     out = tmp_path / "eval"
     args = default_argument_parser().parse_args(["--config-file", os.path.join(ROOT, ENTRIES[entry]), "--eval-only",
-                                                 "DATASETS.ROOT", str(tmp_path / "data"), "OUTPUT_DIR", str(out)])
-    with pytest.raises(ValueError) as e:
-        main(args)
+                                                 "DATASETS.ROOT", str(tmp_path / "data"), "OUTPUT_DIR", str(out),
+                                                 "SOLVER.NUM_THREADS", "1"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError) as e:
+            main(args)
+        assert torch.get_num_threads() == 1  # every entry point applies SOLVER.NUM_THREADS before anything else
+    finally:
+        torch.set_num_threads(threads)
     assert str(e.value) == EVAL_ONLY_NEEDS_WEIGHTS
     assert not (out / "results.json").exists()
     args.opts += ["MODEL.WEIGHTS", str(tmp_path / "missing.pth")]

@@ -46,8 +46,8 @@ def test_registered_and_refuses_what_needs_the_full_matrix():
             FastReidEvaluator(build_cfg(opts=[key, "True"]), 10)
     with pytest.raises(ValueError, match="metric='jaccard' is not supported"):
         FastReidEvaluator(build_cfg(opts=["TEST.METRIC", "jaccard"]), 10)
-    evaluator = FastReidEvaluator(build_cfg(opts=["TEST.VIS_RANK_LIST", "True"]), 1)
-    with pytest.raises(KeyError, match="TEST.VIS_RANK_LIST is True but .* no 'img_paths'"):
+    evaluator = FastReidEvaluator(build_cfg(opts=["TEST.VIS.ENABLED", "True"]), 1)
+    with pytest.raises(KeyError, match="TEST.VIS.ENABLED is True but .* no 'img_paths'"):
         evaluator.process({"targets": torch.zeros(2), "camids": torch.zeros(2)}, torch.zeros(2, 4))
     with pytest.raises(ValueError, match="num_query=5 must leave both a query and a gallery part of the 5"):
         feed(FastReidEvaluator(build_cfg(), 5), np.ones((5, 3), np.float32), np.arange(5), np.zeros(5))
@@ -71,7 +71,7 @@ def test_plugin_trainer_test_gives_reid_evaluator_numbers_and_a_rank_list(tmp_pa
 
     vis_dir = str(tmp_path / "vis")
     ours_cfg = tiny_cfg(root, str(tmp_path / "ours"), "FastReidEvaluator",
-                        ["TEST.VIS_RANK_LIST", "True", "TEST.VIS_DIR", vis_dir])
+                        ["TEST.VIS.ENABLED", "True", "TEST.VIS.DIR", vis_dir])
     got = PluginTrainer.test(ours_cfg, model)
     assert set(got) == set(expected) and 0 < expected["mAP"] < 100
     for key in expected:
@@ -82,10 +82,10 @@ def test_plugin_trainer_test_gives_reid_evaluator_numbers_and_a_rank_list(tmp_pa
         assert img.format == "PNG" and img.size[0] > 300
     assert os.path.isfile(tmp_path / "ours" / "results.json")
 
-    # fast-reid's evaluator draws the same picture (it ignored TEST.VIS_RANK_LIST) and keeps its numbers
+    # fast-reid's evaluator draws the same picture (it ignored TEST.VIS.ENABLED) and keeps its numbers
     theirs_dir = str(tmp_path / "vis_theirs")
     theirs = PluginTrainer.test(tiny_cfg(root, str(tmp_path / "theirs"), "ReidEvaluator",
-                                         ["TEST.VIS_RANK_LIST", "True", "TEST.VIS_DIR", theirs_dir]), model)
+                                         ["TEST.VIS.ENABLED", "True", "TEST.VIS.DIR", theirs_dir]), model)
     assert theirs == pytest.approx(expected)
     with Image.open(png) as ours_png, Image.open(os.path.join(theirs_dir, os.path.basename(png))) as theirs_png:
         assert np.array_equal(np.asarray(ours_png), np.asarray(theirs_png))  # same ranking, same title

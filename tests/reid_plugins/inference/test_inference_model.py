@@ -45,7 +45,7 @@ def _evaluation_batches(meta, tiny, flip):
 @pytest.mark.parametrize("meta, extra", [
     ("Baseline", ["TEST.FLIP.ENABLED", "True"]),
     ("MUVA", []),                                                           # BN'd feature (TEST_AFTER_BN)
-    ("MUVA", ["MUVA.TEST_AFTER_BN", "False", "TEST.FLIP.ENABLED", "True"]),  # raw feature, flip-averaged
+    ("MUVA", ["MODEL.MUVA.TEST_AFTER_BN", "False", "TEST.FLIP.ENABLED", "True"]),  # raw feature, flip-averaged
 ])
 def test_image_features_equal_the_evaluators(meta, extra, synth_root, tmp_path):
     tiny = tiny_model(meta, synth_root, str(tmp_path), extra)
