@@ -231,7 +231,12 @@ def test_every_row_config_and_model_builds_and_mirrors_its_paper_config(path, tm
 
 
 def test_suites_cover_the_issue_rows():
-    assert [os.path.basename(p) for p in SUITES] == ["bdam.yml", "hparams_zoo.yml", "hparams_zoo_bdam.yml", "muva.yml"]
+    assert [os.path.basename(p) for p in SUITES] == ["bdam.yml", "hparams_zoo.yml", "hparams_zoo_bdam.yml", "i2tce_zoo.yml",
+                                                    "muva.yml"]
+    i2tce = {r.name: r for r in ablate.load_suite("i2tce_zoo").rows}
+    assert set(i2tce) == {"MUVA_i2tce-code", "MUVA_i2tce-cosine-tau1", "MUVA_i2tce-cosine-tau0.05", "MUVA_i2tce-off",
+                          "MUVA-VO"}
+    assert i2tce["MUVA_i2tce-cosine-tau0.05"].opts == ["MODEL.LOSSES.I2TCE.NORM", "True", "MODEL.LOSSES.I2TCE.TAU", "0.05"]
     muva = {r.name for r in ablate.load_suite("muva").rows}
     assert {"full", "G", "vision_only", "stripe", "wo_calibration", "rmp_plain", "heads8", "BoT", "AGW", "SBS",
             "loo_MUVA", "loo_BoT"} <= muva
