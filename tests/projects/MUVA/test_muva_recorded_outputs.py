@@ -75,8 +75,8 @@ def test_features_and_losses_match_the_recorded_values(variant):
     opts, expected = VARIANTS[variant]
     got = _outputs(opts)
     assert set(got) == set(expected)
-    for key, value in expected.items():
-        assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+    for key, value in expected.items():  # float32 reductions differ by ~2e-6 between CPUs (seen on CI): 1e-5
+        assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-5), key
 
 
 PART_MASK_FIGURES = ["part_masks_SynthPedA.png", "part_masks_SynthPedB.png"]
