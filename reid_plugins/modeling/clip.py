@@ -23,6 +23,7 @@ The tokenizer is open_clip's BPE tokenizer (its vocabulary ships with the packag
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import zipfile
@@ -148,10 +149,28 @@ def build_clip(arch: str = DEFAULT_ARCH, pretrain_path: str = "", image_size: Op
             raise ValueError("a meta-device CLIP cannot load weights")
         with torch.device("meta"):
             return open_clip.create_model(arch, pretrained=None, load_weights=False, device="meta", **kwargs)
-    model = open_clip.create_model(arch, pretrained=None, load_weights=False, device=device, **kwargs)
+    with _without_random_init_warning() if pretrain_path else contextlib.nullcontext():
+        model = open_clip.create_model(arch, pretrained=None, load_weights=False, device=device, **kwargs)
     if pretrain_path:
         load_clip_weights(model, pretrain_path, key)
     return model
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def _without_random_init_warning():
+    """open_clip warns on the root logger that the model is "initialized randomly" whenever it loads no weights
+    itself; when our own loader fills the weights on the next line, that warning is false."""
+    root, drop = logging.getLogger(), _DropRandomInitWarning()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def clip_patch_grid(cfg) -> Tuple[int, int]:

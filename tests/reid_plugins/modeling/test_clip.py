@@ -1,3 +1,4 @@
+import logging
 import os
 
 import pytest
@@ -98,6 +99,21 @@ def test_load_local_checkpoint_resizes_positional_grid(source_224, fmt):
     assert own["visual.positional_embedding"].shape == (129, 128)
     assert torch.allclose(own["visual.positional_embedding"], expected)
     assert torch.equal(own["visual.positional_embedding"][0], ref["visual.positional_embedding"][0])
+
+
+def test_random_init_warning_only_when_no_weights_follow(source_224, caplog):
+    """open_clip's "initialized randomly" warning is true for a random-init build and false when our loader fills
+    the weights right after; the filter that drops it is removed again afterwards."""
+    message = "No pretrained weights loaded"
+    with caplog.at_level(logging.WARNING):
+        build_clip(TINY)
+    assert any(message in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        build_clip(TINY, pretrain_path=source_224[1]["state_dict"])
+        logging.getLogger().warning("%s for model 'x' (logged after the build)", message)
+    assert [r.getMessage() for r in caplog.records if message in r.getMessage()] == [
+        f"{message} for model 'x' (logged after the build)"]
 
 
 def test_torchscript_extras_are_dropped(source_224):
