@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import re
@@ -43,7 +42,7 @@ import compare  # noqa: E402  (tools/compare.py: runs an entry script per method
 from compare import SpecError  # noqa: E402
 
 from reid_plugins.utils.figures import save_figure  # noqa: E402  (light: no torch)
-from reid_plugins.utils.io import write_text_atomic  # noqa: E402
+from reid_plugins.utils.io import read_json, write_text_atomic  # noqa: E402
 
 SUITES_DIR = os.path.join(REPO, "configs", "Ablations")
 SUITE_KEYS = {"suite", "title", "paper_protocol", "metrics", "sources", "targets", "reference", "common_opts",
@@ -241,8 +240,8 @@ def collect(suite: Suite, seeds: Sequence[int], output_root: str) -> Dict[str, D
         for seed in seeds:
             path = os.path.join(suite.run_dir(output_root, row, seed), "results.json")
             if os.path.isfile(path):
-                with open(path) as f:
-                    table.setdefault(row.name, {})[seed] = json.load(f)
+                table.setdefault(row.name, {})[seed] = read_json(path, "run results",
+                                                                 fix="delete it to run that row again")
     return table
 
 

@@ -54,7 +54,7 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugi
 from run_progress import ProgressPrinter  # noqa: E402  (tools/run_progress.py)
 
 from reid_plugins.utils.figures import save_figure  # noqa: E402  (light: no torch)
-from reid_plugins.utils.io import write_json_atomic  # noqa: E402
+from reid_plugins.utils.io import read_json, write_json_atomic  # noqa: E402
 
 SPEC_KEYS = {"protocol", "output_root", "sources", "targets", "metrics", "common_opts", "methods", "seeds", "params"}
 METHOD_KEYS = {"name", "entry", "config", "opts"}
@@ -213,8 +213,7 @@ def read_record(run_dir: str) -> Optional[dict]:
     for name in (RUN_RECORD, LEGACY_RUN_RECORD):
         path = os.path.join(run_dir, name)
         if os.path.isfile(path):
-            with open(path) as f:
-                return json.load(f)
+            return read_json(path, "run record")
     return None
 
 
@@ -325,8 +324,7 @@ def collect(proto: Protocol) -> Dict[str, Dict[str, Dict[str, float]]]:
     for method in proto.runs():
         path = os.path.join(proto.output_dir(method), "results.json")
         if os.path.isfile(path):
-            with open(path) as f:
-                table[method.name] = json.load(f)
+            table[method.name] = read_json(path, "run results", fix="delete it to run that method again")
     return table
 
 

@@ -7,12 +7,10 @@ or another machine makes the same choice.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import random
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..utils.io import write_json_atomic
+from ..utils.io import read_json, write_json_atomic
 
 FORMAT = "reid_plugins.captioning.style_bank/1"
 
@@ -49,14 +47,7 @@ class StyleBank:
 
     @classmethod
     def load(cls, path: str) -> "StyleBank":
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"style bank {path!r} does not exist (make it with "
-                                    f"`python -m reid_plugins.captioning cluster`)")
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"style bank {path}: not valid JSON ({e})") from None
+        data = read_json(path, "style bank", fix="make it with `python -m reid_plugins.captioning cluster`")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"style bank {path}: expected format {FORMAT!r}, got "
                              f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r}")

@@ -6,11 +6,12 @@ both validate every entry with :func:`parse_entry`. Light (json only), so that t
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
+
+from ..utils.io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,7 @@ def parse_entry(entry, *, path: str, index: int, image_key: str, image_root: str
 
 def read_annotation_list(path: str) -> list:
     """The file's JSON list, unvalidated (errors: missing file, invalid JSON, not a list, empty list)."""
-    if not os.path.isfile(path):
-        raise T2IAnnotationError(f"annotation file {path!r} does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise T2IAnnotationError(f"{path}: not valid JSON: {e}") from e
+    data = read_json(path, "annotation file", error=T2IAnnotationError)
     if not isinstance(data, list):
         raise T2IAnnotationError(f"{path}: expected a JSON list with one object per image, got "
                                  f"{type(data).__name__}")

@@ -16,7 +16,6 @@ other images are loaded or in what order:
 """
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from ..utils.io import read_json
 from .parts import PARTS
 
 ERROR_KINDS = ("none", "drop", "shift", "swap", "oversize", "oversplit")
@@ -72,12 +72,8 @@ def _pixel_box(value, size_hw: Tuple[int, int], where: str):
 
 def load_parts_file(path: str, size_hw: Tuple[int, int]) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """parts.json -> (basenames, boxes [N, 3, 4], person [N, 4]), normalised, NaN where null / absent."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); regenerate the synthetic benchmark "
-                         f"(python -m reid_plugins.data.synthetic --force)") from None
+    data = read_json(path, "part boxes", fix="regenerate the synthetic benchmark "
+                                            "(python -m reid_plugins.data.synthetic --force)")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected an object {{image basename: {{part: box}}}}, got {type(data).__name__}")
     names = list(data)

@@ -26,7 +26,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..utils.io import atomic_path, write_atomic, write_json_atomic
+from ..utils.io import atomic_path, read_json, write_atomic, write_json_atomic
 from .images import ImageList
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,7 @@ def load_feature_file(out: str) -> FeatureFile:
                     if os.path.isdir(parts) else "")
             raise FileNotFoundError(f"feature file {path!r} does not exist{hint}; make it with "
                                     f"python -m reid_plugins.extract")
-    with open(manifest_path, encoding="utf-8") as f:
-        try:
-            manifest = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{manifest_path!r} is not valid JSON: {e}") from e
+    manifest = read_json(manifest_path, "feature manifest", fix="make it again with python -m reid_plugins.extract")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{manifest_path!r} is not a reid_plugins feature manifest (format {FORMAT!r})")
     try:
@@ -113,8 +109,7 @@ def extract_features(model, images: ImageList, out: str, batch_size: int = 32, c
     plan = {"format": FORMAT, "images_sha256": _digest(images.paths), "count": len(images.paths),
             "chunk_size": chunk_size, "model": model.describe()}
     if os.path.isfile(manifest_path) and not os.path.isdir(parts):
-        with open(manifest_path, encoding="utf-8") as f:
-            old = json.load(f)
+        old = read_json(manifest_path, "feature manifest", fix="delete it, or extract again with --force")
         same = {k: old.get(k) for k in ("images_sha256", "model")} == {k: plan[k] for k in ("images_sha256", "model")}
         if same and not force:
             logger.info("%s is up to date (same images and model)", npy)
@@ -190,8 +185,7 @@ def _chunk_path(parts: str, i: int) -> str:
 def _start_or_resume(parts: str, plan: dict) -> None:
     plan_path = os.path.join(parts, "plan.json")
     if os.path.isfile(plan_path):
-        with open(plan_path, encoding="utf-8") as f:
-            old = json.load(f)
+        old = read_json(plan_path, "extraction plan", fix=f"delete {parts}/ to start over")
         if old != plan:
             differs = sorted(k for k in plan if old.get(k) != plan[k])
             raise ValueError(f"{parts}/ holds an unfinished extraction of other inputs (different {differs}); "

@@ -18,7 +18,6 @@ lists of shards that each index a contiguous block of rows.
 """
 from __future__ import annotations
 
-import json
 import mmap
 import os
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.io import write_bytes_atomic, write_json_atomic
+from ..utils.io import read_json, write_bytes_atomic, write_json_atomic
 
 FLAT, HNSW, IVFPQ = "flat", "hnsw", "ivfpq"
 KINDS = (FLAT, HNSW, IVFPQ)
@@ -179,8 +178,7 @@ class GalleryIndex:
         meta_path = path + ".json"
         if not (os.path.isfile(path) and os.path.isfile(meta_path)):
             raise FileNotFoundError(f"no index at {path!r} (needs {os.path.basename(path)} and its .json)")
-        with open(meta_path) as f:
-            meta = json.load(f)
+        meta = read_json(meta_path, "index description", fix="rebuild the index")
         if meta.get("features") != features_fingerprint(features):
             raise StaleIndexError(f"index {path!r} was built from other features ({meta.get('features')}); the "
                                   f"gallery is {features_fingerprint(features)}: rebuild it")

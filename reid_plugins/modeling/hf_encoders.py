@@ -15,6 +15,8 @@ import logging
 import os
 from typing import Dict, Optional
 
+from ..utils.io import read_json
+
 logger = logging.getLogger(__name__)
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
@@ -27,8 +29,6 @@ class EncoderLoadError(RuntimeError):
 
 
 def _check_model_dir(path: str, kind: str, expected_model_type: str) -> None:
-    import json
-
     if not os.path.isdir(path):
         raise EncoderLoadError(f"{kind}: pretrained directory {path!r} does not exist; expected a transformers "
                                f"save_pretrained folder (config.json + model.safetensors) or an empty path for a "
@@ -38,11 +38,8 @@ def _check_model_dir(path: str, kind: str, expected_model_type: str) -> None:
         raise EncoderLoadError(f"{kind}: {cfg_path!r} is missing; expected a transformers save_pretrained folder")
     if not any(os.path.isfile(os.path.join(path, f)) for f in _WEIGHT_FILES):
         raise EncoderLoadError(f"{kind}: no weights in {path!r}; expected one of {list(_WEIGHT_FILES)}")
-    try:
-        with open(cfg_path) as f:
-            model_type = json.load(f).get("model_type")
-    except (OSError, ValueError) as e:
-        raise EncoderLoadError(f"{kind}: cannot read {cfg_path!r}: {e}") from e
+    cfg = read_json(cfg_path, f"{kind}: transformers config", error=EncoderLoadError)
+    model_type = cfg.get("model_type") if isinstance(cfg, dict) else None
     if model_type != expected_model_type:
         raise EncoderLoadError(f"{kind}: {cfg_path!r} has model_type={model_type!r}, expected "
                                f"{expected_model_type!r}")

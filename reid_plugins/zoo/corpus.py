@@ -7,7 +7,6 @@ number of loader workers, and `zoo verify` can replay the first steps.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -15,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from reid_plugins.data.synthetic.attributes import VOCAB
+from reid_plugins.utils.io import read_json
 
 DOMAIN = "domain_W"
 # the 19 person attributes, "group.name", and their values (the classification targets of the supervised recipe)
@@ -58,8 +58,8 @@ def read_domain(root: str, domain: str) -> Tuple[Split, Split, Split]:
         raise CorpusError(f"synthped {domain} is not generated: {path!r} is missing. Generate it with `python -m "
                           f"reid_plugins.data.synthetic --root {root} --domains {domain}` (the zoo build does this "
                           f"itself for {DOMAIN})")
-    with open(path) as f:
-        entries = json.load(f)
+    entries = read_json(path, f"synthped {domain} captions", error=CorpusError,
+                        fix=f"regenerate it with `python -m reid_plugins.data.synthetic --root {root} --force`")
     train, query, gallery = Split(), Split(), Split()
     for e in entries:
         p = os.path.join(root, "synthped", domain, e["file_path"])
@@ -83,8 +83,8 @@ class WebCorpus:
         attr_path = os.path.join(self.base, "attributes.json")
         if not os.path.isfile(attr_path):
             raise CorpusError(f"{attr_path!r} is missing: SynthPed-W was not generated completely")
-        with open(attr_path) as f:
-            attributes = json.load(f)
+        attributes = read_json(attr_path, "SynthPed-W attributes", error=CorpusError,
+                               fix="regenerate SynthPed-W (python -m reid_plugins.data.synthetic --force)")
         self.train_ids = sorted(set(self.train.pids))
         self.label_of = {pid: i for i, pid in enumerate(self.train_ids)}
         self.train_labels = np.asarray([self.label_of[p] for p in self.train.pids], np.int64)

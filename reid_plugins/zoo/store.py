@@ -12,10 +12,10 @@ and the command that rebuilds it.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from typing import Dict, Iterable, Optional
 
+from ..utils.io import read_json
 from .entries import ENTRIES, ZooEntry, get_entry
 
 PREFIX = "zoo:"
@@ -43,12 +43,8 @@ def read_manifest(root: Optional[str] = None) -> Dict[str, dict]:
     path = manifest_path(root)
     if not os.path.isfile(path):
         return {}
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ZooError(f"zoo manifest {path!r} cannot be read ({e}); restore it from git or rebuild the zoo "
-                       f"(python -m reid_plugins.zoo build)") from e
+    data = read_json(path, "zoo manifest", error=ZooError,
+                     fix="restore it from git or rebuild the zoo (python -m reid_plugins.zoo build)")
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise ZooError(f"zoo manifest {path!r}: expected {{\"entries\": {{name: record}}}}")

@@ -38,14 +38,14 @@ def add_bdam_config(cfg):
     _C.MODEL.BDAM.TEXT.LENGTH = 77         # tokens incl. [CLS]/[SEP]
     _C.MODEL.BDAM.TEXT.POOL = "cls"        # "cls" | "mean" (masked mean of the last hidden states)
     _C.MODEL.BDAM.TEXT.FREEZE = False      # frozen: no_grad + eval mode + a feature cache keyed by token ids
-    # "bn": BatchNorm1d on the pooled text feature. Frozen sentence encoders give anisotropic features (all pairs of
-    # synthetic captions at cosine ~0.97 from MiniLM's lower layers); centring and scaling per dimension lets the
-    # linear heads see the differences from the first step. "none": the paper's plain [CLS] feature.
+    # "bn": BatchNorm1d on the pooled text feature. Frozen sentence encoders give anisotropic features (all captions
+    # nearly parallel; projects/BDAM_T2I/README.md "Measured"); centring and scaling per dimension lets the linear
+    # heads see the differences from the first step. "none": the paper's plain [CLS] feature.
     _C.MODEL.BDAM.TEXT.FEAT_NORM = "none"
     # "bn": BatchNorm1d on the identity feature before the retrieval embedding (the fusion head keeps the raw one).
     # A randomly initialised ViT's pooled features differ little between images; the embedding's bias then dominates
-    # under Adam and every image embedding collapses to one direction (cosine 0.56 -> 0.997 in 10 steps on the
-    # synthetic benchmark, InfoNCE stuck at log(batch)). "none": the paper's plain linear projection.
+    # under Adam and every image embedding collapses to one direction (README "embedding collapse"). "none": the
+    # paper's plain linear projection.
     _C.MODEL.BDAM.IMAGE.FEAT_NORM = "none"
     _C.MODEL.BDAM.TEXT.KEEP_LAYERS = 0     # > 0: keep only the lowest N layers of the pretrained text encoder
     _C.MODEL.BDAM.TEXT.HIDDEN_SIZE = 768
@@ -82,8 +82,7 @@ def add_bdam_config(cfg):
     _C.MODEL.BDAM.FUSION.EXPAND = 2
     _C.MODEL.BDAM.FUSION.OUT_DIM = 256     # D_out of f_final
     # FusionMatch (ours: the paper gives the fused feature no objective) trains the head on detached features, so the
-    # dual encoder is shaped by the paper's losses only (Synth-T2I, 12 epochs, seed 0: R1 6.79 / mAP 8.35 detached,
-    # 6.42 / 8.05 not)
+    # dual encoder is shaped by the paper's losses only (measured: README "GradNorm starved the retrieval losses")
     _C.MODEL.BDAM.FUSION.DETACH_INPUTS = True
 
     _C.MODEL.BDAM.LOSSES = CN()
@@ -109,7 +108,7 @@ def add_bdam_config(cfg):
     # matching when enabled (the paper's matching loss of the clothing branch, Sec. 4.3). GateReg is not one: it is ~0
     # at initialisation (gates at 0.5), so GradNorm's L_k(t)/L_k(0) ratio would be undefined. FusionMatch (ours, not
     # in the paper) is not one either: the head learns slowly, and GradNorm, which raises the weight of the task whose
-    # loss falls least, gave it 4.66 of the 5 units and InfoNCE 0.04 on Synth-T2I, starving the retrieval losses.
+    # loss falls least, gave it nearly all the weight, starving the retrieval losses (README "GradNorm starved ...").
     _C.MODEL.BDAM.GRADNORM = CN()
     _C.MODEL.BDAM.GRADNORM.ENABLED = True
     _C.MODEL.BDAM.GRADNORM.TASKS = ("InfoNCE", "Triplet", "Adversarial", "HSIC", "ClothingMatch")
@@ -127,7 +126,7 @@ def add_bdam_config(cfg):
     _C.MODEL.BDAM.GRADNORM.SHARED_PARAM = "auto"
 
     # SOLVER.NUM_THREADS (reid_plugins.config): on a CPU shared with other jobs, OpenMP threads that spin-wait for
-    # each other can make 2 threads many times slower than 1 (measured 10-50x on this project's shared 2-core VM)
+    # each other can make 2 threads many times slower than 1 (README "Measured")
     _C.SOLVER.LOG_PERIOD = 20              # iterations between progress lines (fast-reid hard-codes 200)
 
     # Retrieval: dual-encoder similarity for all pairs, then the fusion head re-orders the top-K images per text by

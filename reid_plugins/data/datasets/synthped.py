@@ -9,13 +9,13 @@ reads A's test split, and no benchmark domain is used for tuning.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import List
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
+from ...utils.io import read_json
 from .market_layout import MarketLayoutDataset
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,9 @@ class SynthPedAVal(SynthPedA):
 
     def process_dir(self, sub: str, is_train: bool):
         if not hasattr(self, "_split"):
-            with open(os.path.join(self.data_dir, "attributes.json")) as f:
-                held = set(held_out_pids(json.load(f)))
+            attributes = read_json(os.path.join(self.data_dir, "attributes.json"), "synthped domain_A attributes",
+                                   fix="regenerate the benchmark (python -m reid_plugins.data.synthetic --force)")
+            held = set(held_out_pids(attributes))
             items = super().process_dir(self.split_dirs["train"], is_train=False)
             self._split = dict(zip(self.split_dirs.values(), validation_split(items, held)))
         items = self._split[sub]

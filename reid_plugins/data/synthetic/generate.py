@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ...utils.io import write_bytes_atomic, write_json_atomic
+from ...utils.io import read_json, write_bytes_atomic, write_json_atomic
 from .attributes import wear
 from .captions import STYLES, WEB_STYLES, image_captions
 from .domains import BENCHMARK_DOMAINS, DOMAIN_NAMES, get_domain, make_cameras
@@ -42,12 +42,8 @@ class SyntheticConfigError(RuntimeError):
 
 
 # --- small file helpers ---------------------------------------------------------------------------------------------
-def read_json(path: str, what: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise SyntheticConfigError(f"{what} {path!r} is not valid JSON ({e}); delete it or re-run with --force") from e
+def _read_json(path: str, what: str):
+    return read_json(path, what, fix="delete it or re-run with --force", error=SyntheticConfigError)
 
 
 def synth_dir(root: str) -> str:
@@ -121,7 +117,7 @@ def _check_existing(base: str, config: dict, force: bool) -> Optional[dict]:
     path = os.path.join(base, "manifest.json")
     found = []
     if os.path.isfile(path):
-        manifest = read_json(path, "synthetic manifest") if not force else None
+        manifest = _read_json(path, "synthetic manifest") if not force else None
         if manifest is not None:
             if {k: manifest.get(k) for k in config} == config:
                 return manifest
@@ -129,7 +125,7 @@ def _check_existing(base: str, config: dict, force: bool) -> Optional[dict]:
     for d in DOMAIN_NAMES:   # an interrupted run with another configuration leaves domain.json files behind
         dj = os.path.join(base, d, "domain.json")
         if os.path.isfile(dj) and not force:
-            gen = read_json(dj, "synthetic domain description").get("generator", {})
+            gen = _read_json(dj, "synthetic domain description").get("generator", {})
             if gen != config:
                 found.append((dj, gen))
     if found and not force:
@@ -183,7 +179,7 @@ def ensure_generated(root: str, preset: Optional[str] = None, seed: int = 0, wor
     todo = [d for d in wanted if d not in done and not _domain_complete(base, d, config)]
     for d in wanted:
         if d not in todo and d not in done:
-            done[d] = read_json(os.path.join(base, d, "domain.json"), "synthetic domain description")["counts"]
+            done[d] = _read_json(os.path.join(base, d, "domain.json"), "synthetic domain description")["counts"]
     if todo:
         _generate(base, plans, todo, seed, config, workers, progress)
         for d in todo:
@@ -201,7 +197,7 @@ def _domain_complete(base: str, d: str, config: dict) -> bool:
     if not os.path.isfile(path):
         return False
     try:
-        return read_json(path, "synthetic domain description").get("generator") == config
+        return _read_json(path, "synthetic domain description").get("generator") == config
     except SyntheticConfigError:
         return False
 
@@ -231,7 +227,7 @@ def _generate(base: str, plans: dict, todo: List[str], seed: int, config: dict, 
             chunk: List[ImageTask] = plan.tasks[c0:c0 + CHUNK]
             chunk_file = os.path.join(chunk_dir, f"{c0:07d}.json")
             if os.path.isfile(chunk_file):      # finished by an interrupted earlier run
-                for rel_path, boxes, meta, caps in read_json(chunk_file, "synthetic chunk"):
+                for rel_path, boxes, meta, caps in _read_json(chunk_file, "synthetic chunk"):
                     results[d][rel_path] = (boxes, meta, caps)
                 continue
             remaining[d] += 1

@@ -5,7 +5,6 @@ matplotlib then lays out the mosaic with the row labels and the legend.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional, Sequence
 
@@ -18,6 +17,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from ...utils.figures import save_figure  # noqa: E402
+from ...utils.io import read_json  # noqa: E402
 from .domains import DOMAIN_NAMES  # noqa: E402
 
 BOX_COLORS = {"person": (255, 217, 47), "head": (228, 26, 28), "upper": (77, 175, 74), "legs": (55, 126, 184)}
@@ -68,10 +68,9 @@ def contact_sheet(base: str, out_png: str, domains: Optional[Sequence[str]] = No
     labels = []
     for r, d in enumerate(domains):
         ddir = os.path.join(base, d)
-        loaded = {}
-        for name in ("captions", "parts", "meta", "domain"):
-            with open(os.path.join(ddir, f"{name}.json")) as f:
-                loaded[name] = json.load(f)
+        loaded = {name: read_json(os.path.join(ddir, f"{name}.json"), f"synthped {d} {name}",
+                                  fix="regenerate the benchmark (python -m reid_plugins.data.synthetic --force)")
+                  for name in ("captions", "parts", "meta", "domain")}
         for c, item in enumerate(_pick_examples(loaded["captions"], loaded["meta"], per_domain)):
             tile = _tile(os.path.join(ddir, item["file_path"]), loaded["parts"][os.path.basename(item["file_path"])])
             y, x = r * (th + GAP), c * (tw + GAP)

@@ -52,5 +52,5 @@ def test_empty_list_and_bad_json_are_refused(tmp_path):
     with pytest.raises(ValueError, match="the annotation list is empty"):
         load_dicts(_write(tmp_path, []))
     (tmp_path / "bad.json").write_text("[{")
-    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+    with pytest.raises(ValueError, match="bad.json' is not valid JSON: it is cut short"):
         load_dicts(str(tmp_path / "bad.json"))

@@ -1,5 +1,6 @@
 """Atomic writes: the new content replaces the old one whole, an interrupted write keeps the old file, and no
-temporary file stays behind."""
+temporary file stays behind. read_json: the content, or an error naming the file, what it should hold, the problem
+and the fix."""
 import json
 import os
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from reid_plugins.engine.guards import remove_stale_temp_files
-from reid_plugins.utils.io import (atomic_path, torch_save_atomic, write_atomic, write_bytes_atomic, write_json_atomic,
-                                   write_text_atomic)
+from reid_plugins.utils.io import (JSONFileError, atomic_path, read_json, torch_save_atomic, write_atomic,
+                                   write_bytes_atomic, write_json_atomic, write_text_atomic)
 
 
 def test_writes_create_folders_and_leave_only_the_file(tmp_path):
@@ -91,3 +92,47 @@ def test_fsync_false_renames_without_flushing(tmp_path, monkeypatch):
     write_bytes_atomic(str(tmp_path / "b.jpg"), b"\x03", fsync=False)
     assert len(calls) == 1
     assert (tmp_path / "b.jpg").read_bytes() == b"\x03" and sorted(os.listdir(tmp_path)) == ["a.jpg", "b.jpg"]
+
+
+def test_read_json_returns_the_content(tmp_path):
+    path = str(tmp_path / "x.json")
+    write_json_atomic(path, {"caption": "café", "boxes": [[1, 2, 3, 4], None]}, ensure_ascii=False)
+    assert read_json(path, "captions") == {"caption": "café", "boxes": [[1, 2, 3, 4], None]}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("", r"is empty, not valid JSON"),
+    ("  \n", r"is empty, not valid JSON"),
+    ('{"entries": {"a": [1, 2', r"is not valid JSON: it is cut short \(Expecting ',' delimiter at line 1 column 24\), "
+                                r"as an interrupted write leaves a file"),
+    ('{"entries": "ab', r"is not valid JSON: it is cut short \(Unterminated string starting at line 1 column 13\), "
+                        r"as an interrupted write leaves a file"),
+    ('{"a": 1,}', r"is not valid JSON \(Expecting property name enclosed in double quotes at line 1 column 9\)"),
+    ('{"a": 1}\n{"b": 2}', r"is not valid JSON \(Extra data at line 2 column 1\)"),
+])
+def test_read_json_names_file_expectation_problem_and_fix(tmp_path, text, problem):
+    path = tmp_path / "manifest.json"
+    path.write_text(text)
+    with pytest.raises(JSONFileError, match=r"^zoo manifest '.*manifest.json' " + problem + r"; rebuild the zoo$"):
+        read_json(str(path), "zoo manifest", fix="rebuild the zoo")
+
+
+def test_read_json_missing_unreadable_and_binary_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^style bank '.*nope.json' does not exist; make it$"):
+        read_json(str(tmp_path / "nope.json"), "style bank", fix="make it")
+    with pytest.raises(OSError, match=r"^feature manifest '.*' cannot be read \(Is a directory\)$"):
+        read_json(str(tmp_path), "feature manifest")
+    (tmp_path / "bin.json").write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(JSONFileError, match=r"^part boxes '.*bin.json' is not UTF-8 text \(byte 7\), so not JSON$"):
+        read_json(str(tmp_path / "bin.json"), "part boxes")
+
+
+def test_read_json_raises_the_callers_error_class_for_every_problem(tmp_path):
+    class LayoutError(RuntimeError):
+        pass
+
+    with pytest.raises(LayoutError, match=r"^annotation file '.*a.json' does not exist$"):
+        read_json(str(tmp_path / "a.json"), "annotation file", error=LayoutError)
+    (tmp_path / "a.json").write_text("[{")
+    with pytest.raises(LayoutError, match=r"^annotation file '.*a.json' is not valid JSON: it is cut short"):
+        read_json(str(tmp_path / "a.json"), "annotation file", error=LayoutError)

@@ -120,7 +120,7 @@ def test_missing_image_and_bad_json_and_missing_folder(tmp_path):
     assert len(ICFGPEDES(root=str(tmp_path), check_images=False).train) == 6
     with open(path, "w") as f:
         f.write("[{\"split\": ")
-    with pytest.raises(T2IAnnotationError, match="ICFG-PEDES.json: not valid JSON"):
+    with pytest.raises(T2IAnnotationError, match="ICFG-PEDES.json' is not valid JSON: it is cut short"):
         ICFGPEDES(root=str(tmp_path))
     with pytest.raises(T2IAnnotationError, match=r"dataset folder .*CUHK-PEDES.* does not exist.*reid_raw.json"):
         CUHKPEDES(root=str(tmp_path))
