@@ -1,7 +1,10 @@
-"""Import-time fixes that let fast-reid 1.4.0 run on Python 3.11, torch 2.x, numpy 2.x and CPU-only machines.
+"""The fixes that let fast-reid 1.4.0 run on Python 3.11, torch 2.x, numpy 2.x and CPU-only machines, and give its
+dataset readers and loaders errors and settings this project relies on.
 
-fast-reid is installed unmodified (``pip install --no-deps fastreid==1.4.0``); every incompatibility is fixed here
-by monkeypatching, never by editing fast-reid's files. The patches run once, on the first import of ``fastreid``,
+fast-reid is installed unmodified (``pip install --no-deps fastreid==1.4.0``); every change to its modules' and
+classes' state is made here by monkeypatching, never by editing fast-reid's files, and nowhere else in the package
+(hooks on one of our own trainer instances, such as reid_plugins.engine.guards.install_nonfinite_loss_guard, are not
+patches of fast-reid). The patches run once, on the first import of ``fastreid``,
 ``torchvision`` or ``open_clip`` after ``import reid_plugins`` (the import-time ones before that module's code, the
 others right after it; see :mod:`reid_plugins.bootstrap`), or at ``reid_plugins.setup()``.
 
@@ -309,6 +312,138 @@ def _file_name_problem(name: str, pattern, cams, pids) -> str:
     if pids is not None and pid != -1 and not pids[0] <= pid <= pids[1]:
         return f"has person id {pid}, outside -1 (junk) and {pids[0]}-{pids[1]}"
     return ""
+
+
+# fast-reid's own dataset classes, patched by dataset_layout_errors: (module in fastreid.data.datasets, class) ->
+# the layout its error message states.
+FASTREID_DATASET_LAYOUTS = {
+    ("market1501", "Market1501"):
+        "<root>/Market-1501-v15.09.15/{bounding_box_train,bounding_box_test,query}/<pid>_c<cam>s<seq>_<frame>_<n>.jpg "
+        "(or the three folders directly under <root>)",
+    ("dukemtmcreid", "DukeMTMC"):
+        "<root>/DukeMTMC-reID/{bounding_box_train,bounding_box_test,query}/<pid>_c<cam>_f<frame>.jpg",
+    ("msmt17", "MSMT17"):
+        "<root>/MSMT17_V1/{train,test}/<pid>/<pid>_<n>_<cam>_<...>.jpg with <root>/MSMT17_V1/list_{train,val,"
+        "query,gallery}.txt (lines '<pid>/<file> <pid>'); or MSMT17_V2 with mask_train_v2/mask_test_v2",
+}
+# What fast-reid's readers raise for a missing folder or file, or a file name their parser cannot read.
+_LAYOUT_FAILURES = (AssertionError, RuntimeError, FileNotFoundError, AttributeError, ValueError)
+
+
+@_patch("dataset_layout_errors",
+        "fast-reid's Market1501 / DukeMTMC / MSMT17 report a missing or mislaid dataset as a bare `AssertionError: "
+        "Dataset folder not found` (MSMT17), `RuntimeError: '<path>' is not found` (Market1501 / DukeMTMC, when "
+        "`.train` is first read) or `FileNotFoundError` on a list file, none of them saying which layout is "
+        "expected; each becomes a DatasetLayoutError naming the root (or folder) and the expected layout")
+def _dataset_layout_errors() -> bool:
+    import importlib
+
+    changed = False
+    for (module_name, class_name), layout in FASTREID_DATASET_LAYOUTS.items():
+        cls = getattr(importlib.import_module(f"fastreid.data.datasets.{module_name}"), class_name)
+        if not cls.__dict__.get("_reid_plugins_layout_errors", False):
+            _add_layout_errors(cls, layout)
+            changed = True
+    return changed
+
+
+def _add_layout_errors(cls, layout: str) -> None:
+    import functools
+
+    init, process_dir = cls.__init__, cls.process_dir
+
+    @functools.wraps(init)
+    def __init__(self, root="datasets", **kwargs):
+        try:
+            init(self, root=root, **kwargs)
+        except _LAYOUT_FAILURES as e:
+            layout_error = _dataset_layout_error()
+            if isinstance(e, layout_error):  # already names file and rule (market_duke_file_names)
+                raise
+            raise layout_error(f"{cls.__name__}: cannot read the dataset under root {root!r} ({e}). "
+                               f"Expected layout: {layout}") from e
+
+    @functools.wraps(process_dir)
+    def wrapped_process_dir(self, dir_path, *args, **kwargs):
+        try:
+            return process_dir(self, dir_path, *args, **kwargs)
+        except _LAYOUT_FAILURES as e:
+            layout_error = _dataset_layout_error()
+            if isinstance(e, layout_error):
+                raise
+            raise layout_error(f"{cls.__name__}: cannot parse the images in {dir_path!r} ({type(e).__name__}: "
+                               f"{e}). Expected layout: {layout}") from e
+
+    cls.__init__ = __init__
+    cls.process_dir = wrapped_process_dir
+    cls._reid_plugins_layout_errors = True
+
+
+def _dataset_layout_error() -> type:
+    # Imported when raised: reid_plugins.data.datasets registers our datasets on import, which compat must not do.
+    from reid_plugins.data.datasets.market_layout import DatasetLayoutError
+
+    return DatasetLayoutError
+
+
+@_patch("dataset_root_from_cfg",
+        "fast-reid's loaders build every dataset with root=fastreid.data.build._root, read from $FASTREID_DATASETS "
+        "once, when fastreid.data is imported: DATASETS.ROOT is ignored (and so is the variable when set after "
+        "that import); the loaders now take the root from the config they are given (reid_plugins.data.root."
+        "dataset_root)")
+def _dataset_root_from_cfg() -> bool:
+    import functools
+
+    import fastreid.data.build as build
+
+    from reid_plugins.data.root import dataset_root
+
+    changed = False
+    for builder_name, from_config_name in (("build_reid_train_loader", "_train_loader_from_config"),
+                                           ("build_reid_test_loader", "_test_loader_from_config")):
+        original = getattr(build, from_config_name)
+        if getattr(original, "_reid_plugins_root", False):
+            continue
+
+        def from_config(cfg, *args, _original=original, **kwargs):
+            saved, build._root = build._root, dataset_root(cfg)  # the global fast-reid's function reads
+            try:
+                return _original(cfg, *args, **kwargs)
+            finally:
+                build._root = saved
+
+        functools.update_wrapper(from_config, original)  # configurable reads the argument names from the signature
+        from_config._reid_plugins_root = True
+        setattr(build, from_config_name, from_config)
+        # @configurable(from_config=...) keeps the function in the builder's closure, not in a module attribute.
+        builder = getattr(build, builder_name)
+        builder.__closure__[builder.__code__.co_freevars.index("from_config")].cell_contents = from_config
+        changed = True
+    return changed
+
+
+@_patch("cpu_ddp_device_ids",
+        "DefaultTrainer wraps the model in DistributedDataParallel(device_ids=[local_rank]) when world_size > 1; "
+        "on CPU modules torch refuses: `ValueError: DistributedDataParallel device_ids and output_device arguments "
+        "only work with single-device/multiple-device GPU modules or CPU modules, but got device_ids [0]`")
+def _cpu_ddp_device_ids() -> bool:
+    if _cuda_available():
+        return False
+    import fastreid.engine.defaults as defaults
+
+    if getattr(defaults.DistributedDataParallel, "_reid_plugins_cpu", False):
+        return False
+    ddp = defaults.DistributedDataParallel
+
+    def cpu_ddp(module, device_ids=None, **kwargs):
+        # fastreid's comment at this call asks for find_unused_parameters=True (parameters a step leaves without a
+        # gradient would make DDP wait forever) but its call does not pass it.
+        kwargs.setdefault("find_unused_parameters", True)
+        return ddp(module, device_ids=None, **kwargs)
+
+    cpu_ddp._reid_plugins_cpu = True
+    defaults.DistributedDataParallel = cpu_ddp
+    return True
 
 
 @_patch("metric_printer_short_runs",

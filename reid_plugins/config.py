@@ -9,14 +9,13 @@ import torch
 from fastreid.config import CfgNode as CN
 from fastreid.config import get_cfg
 
-from .data.root import dataset_root
-
 logger = logging.getLogger(__name__)
 
 
 def add_reid_plugins_config(cfg: CN) -> None:
     """Keys every project understands (set before merge_from_file)."""
-    # Non-empty: overrides the FASTREID_DATASETS environment variable fast-reid reads once at import.
+    # The datasets root when non-empty, else $FASTREID_DATASETS, else "datasets" (reid_plugins.data.root.dataset_root;
+    # fast-reid's loaders read it too: compat patch dataset_root_from_cfg).
     cfg.DATASETS.ROOT = ""
     # Evaluator name in reid_plugins.evaluation.EVALUATOR_REGISTRY; "ReidEvaluator" is fast-reid's own.
     cfg.TEST.EVALUATOR = "ReidEvaluator"
@@ -81,14 +80,6 @@ def resolve_device(cfg: CN) -> None:
         cfg.MODEL.DEVICE = "cpu"
 
 
-def apply_dataset_root(cfg: CN) -> str:
-    """Point fast-reid's dataset builders at `dataset_root(cfg)`; returns that root."""
-    import fastreid.data.build as build
-
-    build._root = root = dataset_root(cfg)
-    return root
-
-
 class ConfigError(KeyError, ValueError):
     """A config file or KEY VALUE option that does not fit the schema. Both a KeyError and a ValueError, so that code
     catching what yacs raises (KeyError: unknown key, ValueError: wrong type) keeps working."""
@@ -98,7 +89,7 @@ class ConfigError(KeyError, ValueError):
 
 
 def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable[Callable[[CN], None]] = ()) -> CN:
-    """get_cfg + our keys + project keys, merged with a file and a KEY VALUE list; device and dataset root resolved.
+    """get_cfg + our keys + project keys, merged with a file and a KEY VALUE list; device resolved.
 
     Unknown keys, retired keys (retire_keys), values of the wrong type, malformed YAML and odd option lists raise
     ConfigError naming the source (file or command line), the key and what was expected; then the checks that the
@@ -129,7 +120,6 @@ def build_cfg(config_file: str = "", opts: Iterable[str] = (), add_fns: Iterable
 
     resolve_config(cfg)   # "zoo:<name>" -> the verified stand-in checkpoint
     resolve_device(cfg)
-    apply_dataset_root(cfg)
     for check in _config_checks(cfg):
         check(cfg)
     return cfg

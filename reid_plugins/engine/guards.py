@@ -56,7 +56,11 @@ def nonfinite_loss_message(bad: Dict[str, float], loss_dict, iteration: int, epo
 
 def install_nonfinite_loss_guard(trainer) -> None:
     """Check the losses in `trainer._trainer._write_metrics`, which fast-reid's SimpleTrainer.run_step (and the
-    projects' own run_step) call after backward() and before optimizer.step()."""
+    projects' own run_step) call after backward() and before optimizer.step().
+
+    Not a compat patch: it replaces a method on one instance, the SimpleTrainer our PluginTrainer built, for that
+    trainer's life, and reads that trainer's epoch and checkpointer; fast-reid's classes and modules are unchanged,
+    and trainers that are not PluginTrainers keep fast-reid's own check."""
     inner = trainer._trainer
     original = inner._write_metrics
     outer = weakref.proxy(trainer)  # the inner trainer must not keep the outer one alive

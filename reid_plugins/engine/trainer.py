@@ -3,8 +3,7 @@
 - the test loader honours TEST.NUM_WORKERS (fast-reid hard-codes 4 workers);
 - the evaluator is chosen by name (TEST.EVALUATOR) from reid_plugins.evaluation.EVALUATOR_REGISTRY, so
   TEST.EVAL_PERIOD and --eval-only use it;
-- DistributedDataParallel gets no device_ids on CPU (fast-reid passes the local rank, which only works for GPUs);
-  every rank evaluates with rank 0's buffers, and ranks that would resume from different epochs are stopped;
+- every rank evaluates with rank 0's buffers, and ranks that would resume from different epochs are stopped;
 - checkpoints are written atomically, loaded with weights_only=True, refused when they belong to another model, and
   carry the RNG states; `--resume` fast-forwards the sampler, so a resumed CPU run (DATALOADER.NUM_WORKERS 0) continues
   with exactly the batches and random numbers of an uninterrupted one (reid_plugins.engine.checkpoint);
@@ -26,7 +25,7 @@ import os
 import numpy as np
 import torch
 from fastreid.data import build_reid_test_loader
-from fastreid.data.build import _test_loader_from_config
+import fastreid.data.build as fastreid_build
 from fastreid.data.datasets import DATASET_REGISTRY
 from fastreid.engine import DefaultTrainer, hooks
 from fastreid.utils import comm
@@ -62,12 +61,7 @@ class PluginTrainer(DefaultTrainer):
 
         self.build_train_loader = build_checked_train_loader
         try:
-            if comm.get_world_size() > 1 and not torch.cuda.is_available():
-                # DefaultTrainer wraps with DDP(device_ids=[local_rank]); make that CPU-safe during __init__.
-                with _cpu_ddp():
-                    super().__init__(cfg)
-            else:
-                super().__init__(cfg)
+            super().__init__(cfg)  # on CPU its DDP wrap gets device_ids=None (compat patch cpu_ddp_device_ids)
         finally:
             del self.build_train_loader  # the class's builder again
         self.rng_state = RNGState()
@@ -146,7 +140,7 @@ class PluginTrainer(DefaultTrainer):
     def build_test_loader(cls, cfg, dataset_name):
         # Through the configurable call fast-reid would forward num_workers to the dataset's constructor (and use 4
         # workers); build the set from the config, then call the builder with explicit arguments.
-        args = _test_loader_from_config(cfg, dataset_name=dataset_name)
+        args = fastreid_build._test_loader_from_config(cfg, dataset_name=dataset_name)
         return build_reid_test_loader(args["test_set"], args["test_batch_size"], args["num_query"],
                                       num_workers=cfg.TEST.NUM_WORKERS)
 
@@ -213,23 +207,3 @@ def write_results(cfg, results) -> str:
              for name, metrics in results.items()}
     return write_json_atomic(os.path.join(cfg.OUTPUT_DIR, "results.json"), clean, indent=2, sort_keys=True)
 
-
-class _cpu_ddp:
-    """Context manager: DistributedDataParallel(..., device_ids=[rank]) -> device_ids=None (CPU modules)."""
-
-    def __enter__(self):
-        import fastreid.engine.defaults as defaults
-
-        self._defaults = defaults
-        self._orig = defaults.DistributedDataParallel
-
-        def cpu_ddp(module, device_ids=None, **kwargs):
-            kwargs.setdefault("find_unused_parameters", True)
-            return torch.nn.parallel.DistributedDataParallel(module, device_ids=None, **kwargs)
-
-        defaults.DistributedDataParallel = cpu_ddp
-        return self
-
-    def __exit__(self, *exc):
-        self._defaults.DistributedDataParallel = self._orig
-        return False

@@ -15,8 +15,8 @@ from reid_plugins import compat
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_python(code: str, disable: str = "", timeout: int = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ, REID_PLUGINS_COMPAT_DISABLE=disable, PYTHONPATH=ROOT)
+def run_python(code: str, disable: str = "", timeout: int = 180, env=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env, REID_PLUGINS_COMPAT_DISABLE=disable, PYTHONPATH=ROOT)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -321,3 +321,89 @@ def test_metric_printer_short_runs_needed_and_works():
     ok = run_python(code)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().endswith("written")
+
+
+def test_dataset_layout_errors_needed_and_name_root_and_layout(tmp_path):
+    # A root without the dataset: fast-reid's own errors name neither the expected layout nor (MSMT17) the root.
+    nowhere = str(tmp_path / "nowhere")
+    code = f"""
+        import reid_plugins
+        from fastreid.data.datasets import DATASET_REGISTRY
+        for name in ("Market1501", "DukeMTMC", "MSMT17"):
+            try:
+                DATASET_REGISTRY.get(name)(root={nowhere!r}).train
+            except Exception as e:
+                print(type(e).__name__, repr(str(e)))
+    """
+    broken = run_python(code, disable="dataset_layout_errors")
+    assert broken.returncode == 0, broken.stderr
+    assert [line.split(" ", 1)[0] for line in broken.stdout.splitlines()] == ["RuntimeError", "RuntimeError",
+                                                                            "AssertionError"]
+    assert "Expected layout" not in broken.stdout
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    folders = ["Market-1501-v15.09.15", "DukeMTMC-reID", "MSMT17_V1"]
+    for name, folder, line in zip(("Market1501", "DukeMTMC", "MSMT17"), folders, ok.stdout.splitlines()):
+        kind, message = line.split(" ", 1)
+        assert kind == "DatasetLayoutError"
+        assert eval(message).startswith(f"{name}: cannot read the dataset under root {nowhere!r} (")
+        assert f"Expected layout: <root>/{folder}/" in eval(message)
+
+
+def test_dataset_root_from_cfg_needed_and_works():
+    # $FASTREID_DATASETS is what fast-reid read at import; the config names another root.
+    code = """
+        import reid_plugins
+        import fastreid.data.build as build
+        from fastreid.config import get_cfg
+        from fastreid.data.datasets import DATASET_REGISTRY
+        from reid_plugins.config import add_reid_plugins_config
+
+        class Built(Exception):
+            pass
+
+        @DATASET_REGISTRY.register()
+        class RootProbe:
+            def __init__(self, root="datasets", **kwargs):
+                print(root)
+                raise Built
+
+        cfg = get_cfg(); add_reid_plugins_config(cfg)
+        cfg.DATASETS.ROOT = "/cfg/root"; cfg.DATASETS.NAMES = ("RootProbe",)
+        for build_loader in (lambda: build.build_reid_train_loader(cfg),
+                             lambda: build.build_reid_test_loader(cfg, dataset_name="RootProbe")):
+            try:
+                build_loader()
+            except Built:
+                pass
+    """
+    env = dict(os.environ, FASTREID_DATASETS="/env/root")
+    broken = run_python(code, disable="dataset_root_from_cfg", env=env)
+    assert broken.returncode == 0, broken.stderr
+    assert broken.stdout.split() == ["/env/root", "/env/root"]
+    ok = run_python(code, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["/cfg/root", "/cfg/root"]
+
+
+def test_cpu_ddp_device_ids_needed_and_works(tmp_path):
+    # fast-reid's DefaultTrainer call, DistributedDataParallel(model, device_ids=[local_rank], ...), in a one-process
+    # gloo group; the wrapped model must give the module's output.
+    code = f"""
+        import torch, torch.distributed as dist
+        import reid_plugins
+        import fastreid.engine.defaults as defaults
+        dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", world_size=1, rank=0)
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        ddp = defaults.DistributedDataParallel(model, device_ids=[0], broadcast_buffers=False)
+        x = torch.ones(3, 2)
+        print(bool(torch.equal(ddp(x), model(x))), ddp.device_ids, ddp.find_unused_parameters)
+        dist.destroy_process_group()
+    """
+    broken = run_python(code, disable="cpu_ddp_device_ids")
+    assert broken.returncode != 0
+    assert "DistributedDataParallel device_ids and output_device arguments only work with" in broken.stderr
+    ok = run_python(code)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["True", "None", "True"]

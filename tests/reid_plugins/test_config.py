@@ -16,12 +16,12 @@ def _write(path, text):
 
 
 def test_our_keys_defaults_device_and_dataset_root(tmp_path):
-    import fastreid.data.build as fastreid_build
+    from reid_plugins.data.root import dataset_root
 
     cfg = build_cfg(opts=["DATASETS.ROOT", str(tmp_path), "SEED", "7"])
     assert (cfg.TEST.EVALUATOR, cfg.TEST.NUM_WORKERS, cfg.SEED) == ("ReidEvaluator", 0, 7)
     assert cfg.MODEL.DEVICE == "cpu"  # fast-reid's "cuda" default, resolved on this CPU-only machine
-    assert fastreid_build._root == str(tmp_path)  # fast-reid read FASTREID_DATASETS once at import; we override
+    assert dataset_root(cfg) == str(tmp_path)  # what fast-reid's loaders read too (tests/reid_plugins/data/test_root.py)
 
 
 def test_unknown_key_names_the_file_or_the_command_line(tmp_path):

@@ -2,7 +2,7 @@
 from .market_layout import DatasetLayoutError, MarketLayoutDataset
 from .cuhk03np import CUHK03NP, CUHK03NPDetected
 from .synthped import SynthPedA, SynthPedAVal, SynthPedB, SynthPedC, SynthPedD, SynthPedE
-from .fastreid_entries import EXPECTED_LAYOUTS, MSMT17Market
+from .fastreid_entries import MSMT17Market
 
-__all__ = ["DatasetLayoutError", "MarketLayoutDataset", "CUHK03NP", "CUHK03NPDetected", "EXPECTED_LAYOUTS",
-           "MSMT17Market", "SynthPedA", "SynthPedAVal", "SynthPedB", "SynthPedC", "SynthPedD", "SynthPedE"]
+__all__ = ["DatasetLayoutError", "MarketLayoutDataset", "CUHK03NP", "CUHK03NPDetected", "MSMT17Market",
+           "SynthPedA", "SynthPedAVal", "SynthPedB", "SynthPedC", "SynthPedD", "SynthPedE"]
