@@ -15,9 +15,9 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import openai
 from tqdm import tqdm
 
-from .client import FATAL_ERRORS, MalformedResponse
-from .journal import Journal
-from .redaction import redact
+from ..utils.journal import Journal
+from ..utils.mllm_client import FATAL_ERRORS, MalformedResponse
+from ..utils.redaction import redact
 
 logger = logging.getLogger(__name__)
 
