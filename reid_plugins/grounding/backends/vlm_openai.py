@@ -14,13 +14,14 @@ from __future__ import annotations
 import threading
 from typing import Optional, Tuple
 
-import openai
-
+from ...utils.extras import require
 from ...utils.images import image_data_url
 from ...utils.mllm_client import FATAL_ERRORS, MalformedResponse, MLLMClient
 from ...utils.redaction import redact
 from ..parts import PARTS, PROMPTS
 from .base import Answers, PartAnswer, VLMBackend, check_image, image_size
+
+openai = require("openai", "The grounding backend 'openai'")
 
 
 class OpenAIBackend(VLMBackend):
