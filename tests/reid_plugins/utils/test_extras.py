@@ -1,7 +1,6 @@
 """Optional dependencies: setup.cfg's extras match reid_plugins.utils.extras, fast-reid baselines with our datasets
 and evaluator run without openai / transformers / open_clip, and a module that needs a missing one names the extra."""
 import configparser
-import json
 import os
 import re
 import subprocess
