@@ -33,8 +33,8 @@ elif ! "${PIP[@]}" install -q -c requirements/constraints.txt torch torchvision 
   "${PIP[@]}" install -q -c requirements/constraints.txt --extra-index-url https://download.pytorch.org/whl/cpu \
     torch torchvision
 fi
-# 2. this package with its dependencies, torch held at the pair above.
-"${PIP[@]}" install -q ${PIN[@]+"${PIN[@]}"} -r requirements/build.txt -e ".[test,export]"
+# 2. this package with its dependencies and every extra (all = clip, hf, mllm), torch held at the pair above.
+"${PIP[@]}" install -q ${PIN[@]+"${PIN[@]}"} -r requirements/build.txt -e ".[all,test,export]"
 # 3. packages whose declared dependencies are wrong for us.
 "${PIP[@]}" install -q --no-deps -r requirements/nodeps.txt
 # 4. fastreid's Cython ranker, built with the venv's python (fastreid would otherwise try `make` at run time).

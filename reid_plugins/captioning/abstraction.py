@@ -12,8 +12,8 @@ import hashlib
 import re
 from typing import Dict, List, Sequence
 
-from .client import MLLMClient
-from .journal import Journal
+from ..utils.journal import Journal
+from ..utils.mllm_client import MLLMClient
 from .lexicon import COLOURS, DESCRIPTORS, PARTS, PERSON_WORDS, part_regex, word_regex
 from .runner import run_journaled
 from .validation import is_refusal, word_count

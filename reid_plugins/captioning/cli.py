@@ -12,10 +12,10 @@ import urllib.parse
 from typing import List, Optional
 
 from ..utils.io import write_json_atomic
+from ..utils.mllm_client import BASE_URL_ENV, DEFAULT_KEY_ENV, MODEL_ENV, MLLMClient
+from ..utils.redaction import redact, redact_obj, setup_cli_logging
 from .annotations import image_key, load_annotations, select_entries
-from .client import BASE_URL_ENV, DEFAULT_KEY_ENV, MODEL_ENV, MLLMClient
 from .config import get_captioning_cfg
-from .redaction import redact, redact_obj, setup_cli_logging
 
 logger = logging.getLogger("reid_plugins.captioning")
 
@@ -116,7 +116,7 @@ def cmd_cluster(args, cfg) -> int:
 
 def cmd_generate(args, cfg) -> int:
     from .generate import DescriptionGenerator, generate_descriptions, merge_into_annotations, summarize
-    from .journal import Journal
+    from ..utils.journal import Journal
     from .style_bank import StyleBank
 
     if os.path.realpath(args.output) == os.path.realpath(args.annotations):

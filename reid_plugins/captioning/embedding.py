@@ -15,20 +15,21 @@ from typing import Dict, List, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from ..utils.extras import require
+
 
 class MiniLMEncoder:
     def __init__(self, path: str = "", max_length: int = 256):
-        from transformers import AutoTokenizer, BertModel
-
         from ..modeling.pretrained import minilm_dir
 
+        transformers = require("transformers", "CAPTIONING.STYLE.ENCODER minilm")
         path = path or minilm_dir()
         if not os.path.isfile(os.path.join(path, "config.json")):
             raise FileNotFoundError(f"CAPTIONING.STYLE.ENCODER_PATH={path!r}: expected a directory with a "
                                     f"transformers BERT model (config.json, weights, vocab)")
         self.name = f"minilm:{path}"
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = BertModel.from_pretrained(path).eval()
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        self.model = transformers.BertModel.from_pretrained(path).eval()
         self.max_length = max_length
 
     def encode(self, texts: List[str]) -> np.ndarray:
@@ -45,7 +46,7 @@ class MiniLMEncoder:
 
 class OpenClipTextEncoder:
     def __init__(self, arch: str, checkpoint: str):
-        import open_clip
+        open_clip = require("open_clip", "CAPTIONING.STYLE.ENCODER open_clip")
 
         if not checkpoint or not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"CAPTIONING.STYLE.ENCODER_PATH={checkpoint!r}: expected a local open_clip / "

@@ -9,9 +9,9 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..utils.images import image_data_url
+from ..utils.journal import Journal
+from ..utils.mllm_client import ChatResult, MalformedResponse, MLLMClient
 from .annotations import image_key
-from .client import ChatResult, MalformedResponse, MLLMClient
-from .journal import Journal
 from .prompts import MalformedAnswer, build_messages, describe_prompt, feedback_message, parse_answer
 from .runner import run_journaled
 from .style_bank import StyleBank

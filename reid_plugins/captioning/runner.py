@@ -12,18 +12,18 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-import openai
 from tqdm import tqdm
 
-from .client import FATAL_ERRORS, MalformedResponse
-from .journal import Journal
-from .redaction import redact
+from ..utils.extras import require
+from ..utils.journal import Journal
+from ..utils.mllm_client import FATAL_ERRORS, MalformedResponse
+from ..utils.redaction import redact
 
 logger = logging.getLogger(__name__)
 
 # Failures of one job that a later run may not repeat: server errors after the client's own retries, a server
 # that answered with something other than a chat completion.
-TRANSIENT_ERRORS = (openai.APIError, MalformedResponse)
+TRANSIENT_ERRORS = (require("openai", "MLLM captioning").APIError, MalformedResponse)
 
 
 class FatalServerError(RuntimeError):

@@ -75,7 +75,7 @@ def make_bank(captions: Sequence[str], texts: Sequence[str], clustering: StyleCl
 def build_style_bank(entries: Sequence[Dict[str, Any]], cfg, out_dir: str, *, client=None, workers: int = 1,
                      progress: bool = True) -> Dict[str, Any]:
     """Writes out_dir/style_bank.json, style_report.json and style_map.png; returns the report."""
-    from .journal import Journal
+    from ..utils.journal import Journal
 
     s = cfg.CAPTIONING.STYLE
     os.makedirs(out_dir, exist_ok=True)

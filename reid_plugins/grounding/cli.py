@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..captioning.redaction import redact, setup_cli_logging
+from ..utils.redaction import redact, setup_cli_logging
 from .backends import BACKENDS, build_backend
 from .cache import MASKS_FILE, dataset_cache_dir, read_mask_cache
 from .config import DEFAULT_CACHE_SUBDIR, MaskSettings, settings_from_args

@@ -1,6 +1,6 @@
 """A labelling run: ask a backend for the part boxes of every image, journal the answers, then compact.
 
-Resumable: each answered image is one fsynced line of <out>/answers.jsonl (reid_plugins.captioning.journal.Journal),
+Resumable: each answered image is one fsynced line of <out>/answers.jsonl (reid_plugins.utils.journal.Journal),
 keyed by journal_key(relpath, file size, backend_id, prompt id); a rerun asks only for images without a record.
 An image whose request failed (after the client's retries) is not journaled, so the next run asks again; in this
 run's cache its failed parts become the calibrated stripe, and the summary counts them as fallbacks. When every
@@ -18,10 +18,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from ..captioning import client as captioning_client  # its FATAL_ERRORS import openai on first use
-from ..captioning.journal import Journal
-from ..captioning.redaction import redact, redact_obj
+from ..utils import mllm_client  # its FATAL_ERRORS import openai on first use
 from ..utils.io import write_json_atomic
+from ..utils.journal import Journal
+from ..utils.redaction import redact, redact_obj
 from .backends import Backend, VLMBackend
 from .cache import JOURNAL_FILE, journal_key, prompt_id
 from .compact import empty_record_parts, write_cache
@@ -132,7 +132,7 @@ class _Settler:
         item = self.items[n]
         try:
             wh, answers = fut.result()
-        except captioning_client.FATAL_ERRORS as e:
+        except mllm_client.FATAL_ERRORS as e:
             raise FatalBackendError(_fatal_message(e)) from None
         except Exception as e:  # one bad image (unreadable, ...) must not stop the run
             msg = redact(f"{type(e).__name__}: {e}")[:300]

@@ -96,8 +96,10 @@ def _qwen(text: str, image_wh: Tuple[int, int], coords: str) -> List[List[float]
 
 def qwen25_input_size(image_wh: Tuple[int, int]) -> Tuple[int, int]:
     """(H, W) Qwen2.5-VL's processor resizes an image to (its absolute coordinates refer to that size)."""
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+    from ..utils.extras import require
 
+    smart_resize = require("transformers.models.qwen2_vl.image_processing_qwen2_vl",
+                           "The qwen25-resized box coordinates").smart_resize
     return smart_resize(int(image_wh[1]), int(image_wh[0]))
 
 

@@ -33,6 +33,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..utils.extras import require
 from .vit import patch_grid, resize_pos_embed
 
 logger = logging.getLogger(__name__)
@@ -60,13 +61,16 @@ def add_clip_config(cfg) -> None:
 _registered = False
 
 
+def _open_clip():
+    return require("open_clip", "CLIP (reid_plugins.modeling.clip: MUVA, the zoo's CLIP models)")
+
+
 def register_clip_configs() -> None:
     """Make the JSON configs in clip_configs/ known to open_clip (idempotent)."""
     global _registered
     if _registered:
         return
-    import open_clip
-
+    open_clip = _open_clip()
     open_clip.add_model_config(CLIP_CONFIG_DIR)
     _registered = True
 
@@ -137,8 +141,7 @@ def build_clip(arch: str = DEFAULT_ARCH, pretrain_path: str = "", image_size: Op
 
     image_size: (H, W) overriding the config's (the positional grid follows it). device "meta": shapes only (no
     memory, no initialisation; for parameter counts)."""
-    import open_clip
-
+    open_clip = _open_clip()
     register_clip_configs()
     if arch not in open_clip.list_models():
         raise ValueError(f"MODEL.BACKBONE.CLIP_ARCH={arch!r} is not an open_clip architecture; ours are "
@@ -177,8 +180,7 @@ def clip_patch_grid(cfg) -> Tuple[int, int]:
     """(rows, cols): the patch grid of MODEL.BACKBONE.CLIP_ARCH's image tower on INPUT.SIZE_TRAIN (256x128 with
     16-pixel patches -> 16x8), read from the architecture's config without building the model. The one definition
     of the grid: the model is built on it and part masks are voted on it."""
-    import open_clip
-
+    open_clip = _open_clip()
     register_clip_configs()
     arch = cfg.MODEL.BACKBONE.CLIP_ARCH
     config = open_clip.get_model_config(arch)
@@ -204,8 +206,7 @@ def build_clip_from_cfg(cfg) -> nn.Module:
 
 def get_tokenizer(arch: str = DEFAULT_ARCH):
     """open_clip's tokenizer for `arch` (SimpleTokenizer, context 77 for the configs here)."""
-    import open_clip
-
+    open_clip = _open_clip()
     register_clip_configs()
     return open_clip.get_tokenizer(arch)
 

@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Dict, Optional
 
+from ..utils.extras import require
 from ..utils.io import read_json
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ _SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 class EncoderLoadError(RuntimeError):
     """A pretrained directory / vocabulary is missing or does not hold what the builder expects."""
+
+
+def _transformers():
+    return require("transformers", "The transformers ViT / BERT encoders (reid_plugins.modeling.hf_encoders, BDAM)")
 
 
 def _check_model_dir(path: str, kind: str, expected_model_type: str) -> None:
@@ -60,13 +65,13 @@ def build_vit_encoder(pretrained_dir: str = "", *, image_size: int = 224, patch_
     checkpoint's: position embeddings are not interpolated); the keyword sizes are then ignored. Without it, a
     random-init ViT of the given sizes is built. ``attn_dropout`` (default: ``dropout``) is the attention-probability
     dropout; 0 lets torch use its fused attention kernels, which matters on CPU."""
-    from transformers import ViTConfig, ViTModel
-
+    transformers = _transformers()
     attn_dropout = dropout if attn_dropout is None else attn_dropout
     if pretrained_dir:
         _check_model_dir(pretrained_dir, "ViT image encoder", "vit")
-        model = ViTModel.from_pretrained(pretrained_dir, add_pooling_layer=False, local_files_only=True,
-                                         hidden_dropout_prob=dropout, attention_probs_dropout_prob=attn_dropout)
+        model = transformers.ViTModel.from_pretrained(
+            pretrained_dir, add_pooling_layer=False, local_files_only=True, hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=attn_dropout)
         if _height_width(model.config.image_size) != _height_width(image_size):
             raise EncoderLoadError(
                 f"ViT image encoder: {pretrained_dir!r} was trained at image_size={model.config.image_size}, "
@@ -74,11 +79,11 @@ def build_vit_encoder(pretrained_dir: str = "", *, image_size: int = 224, patch_
                 f"{_height_width(model.config.image_size)})")
         logger.info("ViT image encoder loaded from %s", pretrained_dir)
         return model
-    config = ViTConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,
-                       num_hidden_layers=num_layers, num_attention_heads=num_heads,
-                       intermediate_size=intermediate_size or 4 * hidden_size,
-                       hidden_dropout_prob=dropout, attention_probs_dropout_prob=attn_dropout)
-    return ViTModel(config, add_pooling_layer=False)
+    config = transformers.ViTConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,
+                                    num_hidden_layers=num_layers, num_attention_heads=num_heads,
+                                    intermediate_size=intermediate_size or 4 * hidden_size,
+                                    hidden_dropout_prob=dropout, attention_probs_dropout_prob=attn_dropout)
+    return transformers.ViTModel(config, add_pooling_layer=False)
 
 
 def build_bert_encoder(pretrained_dir: str = "", *, vocab_size: int = 30522, hidden_size: int = 768,
@@ -89,13 +94,13 @@ def build_bert_encoder(pretrained_dir: str = "", *, vocab_size: int = 30522, hid
     MiniLM, :func:`reid_plugins.modeling.pretrained.minilm_dir`), else random-init with the given sizes.
     ``keep_layers`` > 0 keeps only the lowest that many transformer layers of a pretrained model (a cheaper encoder
     that still starts from pretrained weights)."""
-    from transformers import BertConfig, BertModel
-
+    transformers = _transformers()
     attn_dropout = dropout if attn_dropout is None else attn_dropout
     if pretrained_dir:
         _check_model_dir(pretrained_dir, "BERT text encoder", "bert")
-        model = BertModel.from_pretrained(pretrained_dir, add_pooling_layer=False, local_files_only=True,
-                                          hidden_dropout_prob=dropout, attention_probs_dropout_prob=attn_dropout)
+        model = transformers.BertModel.from_pretrained(
+            pretrained_dir, add_pooling_layer=False, local_files_only=True, hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=attn_dropout)
         logger.info("BERT text encoder loaded from %s", pretrained_dir)
         if keep_layers:
             total = len(model.encoder.layer)
@@ -105,11 +110,12 @@ def build_bert_encoder(pretrained_dir: str = "", *, vocab_size: int = 30522, hid
             model.encoder.layer = model.encoder.layer[:keep_layers]
             model.config.num_hidden_layers = keep_layers
         return model
-    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
-                        num_attention_heads=num_heads, intermediate_size=intermediate_size or 4 * hidden_size,
-                        max_position_embeddings=max_position_embeddings, hidden_dropout_prob=dropout,
-                        attention_probs_dropout_prob=attn_dropout)
-    return BertModel(config, add_pooling_layer=False)
+    config = transformers.BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
+                                     num_attention_heads=num_heads,
+                                     intermediate_size=intermediate_size or 4 * hidden_size,
+                                     max_position_embeddings=max_position_embeddings, hidden_dropout_prob=dropout,
+                                     attention_probs_dropout_prob=attn_dropout)
+    return transformers.BertModel(config, add_pooling_layer=False)
 
 
 def read_wordpiece_vocab(path: str) -> Dict[str, int]:
@@ -137,7 +143,7 @@ def build_bert_tokenizer(path: str = ""):
     Empty path: the bert-base-uncased vocabulary bundled with the MiniLM package. (transformers 5's
     ``BertTokenizer(vocab_file=...)`` silently ignores the file, so the vocabulary is read here and passed as a dict.)
     """
-    from transformers import BertTokenizer
+    transformers = _transformers()
 
     if not path:
         from .pretrained import bert_vocab_path
@@ -145,4 +151,4 @@ def build_bert_tokenizer(path: str = ""):
         path = bert_vocab_path()
     if os.path.isdir(path):
         path = os.path.join(path, "vocab.txt")
-    return BertTokenizer(vocab=read_wordpiece_vocab(path), do_lower_case=True)
+    return transformers.BertTokenizer(vocab=read_wordpiece_vocab(path), do_lower_case=True)

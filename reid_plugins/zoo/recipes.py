@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils.extras import require
 from .corpus import IGNORE, StepBatches, WebCorpus, images_tensor, read_domain
 from .entries import ZooEntry
 
@@ -138,9 +139,7 @@ def supervised_loss(model: SupervisedNet, batch: dict, recipe: dict) -> torch.Te
 
 
 def clip_loss_fn():
-    from open_clip.loss import ClipLoss
-
-    loss = ClipLoss()
+    loss = require("open_clip.loss", "The zoo's CLIP pretraining").ClipLoss()
 
     def step_loss(model, batch: dict, recipe: dict) -> torch.Tensor:
         image_features, text_features, logit_scale = model(_normalize(batch["images"], recipe), batch["tokens"])

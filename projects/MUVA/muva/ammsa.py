@@ -15,7 +15,9 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from open_clip.transformer import QuickGELU
+from reid_plugins.utils.extras import require
+
+QuickGELU = require("open_clip.transformer", "MUVA").QuickGELU
 
 NEG_INF = float("-inf")
 

@@ -13,6 +13,7 @@ from typing import Tuple
 
 from PIL import Image
 
+from ...utils.extras import require
 from ..parts import PARTS, PROMPTS
 from .base import Answers, VLMBackend, check_image
 
@@ -28,12 +29,11 @@ class HFBackend(VLMBackend):
             if not model_dir or not os.path.isdir(model_dir):
                 raise FileNotFoundError(f"--model-dir {model_dir!r} is not a directory (a transformers model saved "
                                         f"with save_pretrained: config.json, weights, processor files)")
-            from transformers import AutoModelForImageTextToText, AutoProcessor
-
-            processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=trust_remote_code,
-                                                      local_files_only=True)
-            model = AutoModelForImageTextToText.from_pretrained(model_dir, trust_remote_code=trust_remote_code,
-                                                                local_files_only=True)
+            transformers = require("transformers", "The grounding backend 'hf'")
+            processor = transformers.AutoProcessor.from_pretrained(model_dir, trust_remote_code=trust_remote_code,
+                                                                   local_files_only=True)
+            model = transformers.AutoModelForImageTextToText.from_pretrained(
+                model_dir, trust_remote_code=trust_remote_code, local_files_only=True)
             model = model.to(device).eval()
         if getattr(processor, "chat_template", None) is None:
             raise ValueError(f"the processor of {model_dir or type(model).__name__!r} has no chat template, so the "

@@ -3,24 +3,25 @@ serving CogVLM, Qwen2.5-VL, InternVL, ...).
 
 One request per (image, part): the image as a base64 data URL and the paper's prompt, temperature 0. Transport
 retries (429 / 5xx / timeouts / connection errors, exponential backoff with jitter, Retry-After honoured) are the
-`openai` package's own, through reid_plugins.captioning.client.MLLMClient, which also counts the HTTP requests
+`openai` package's own, through reid_plugins.utils.mllm_client.MLLMClient, which also counts the HTTP requests
 really sent. A part whose request still fails is returned as parser "error" (the run falls back to the calibrated
 stripe and reports it); a refused key / unknown model stops the run (every image would fail the same way).
 The API key comes from the environment variable named by `api_key_env`; error texts are scrubbed of it
-(reid_plugins.captioning.redaction, shared with the captioning CLI) before they are stored or logged.
+(reid_plugins.utils.redaction, shared with the captioning CLI) before they are stored or logged.
 """
 from __future__ import annotations
 
 import threading
 from typing import Optional, Tuple
 
-import openai
-
-from ...captioning.client import FATAL_ERRORS, MalformedResponse, MLLMClient
-from ...captioning.redaction import redact
+from ...utils.extras import require
 from ...utils.images import image_data_url
+from ...utils.mllm_client import FATAL_ERRORS, MalformedResponse, MLLMClient
+from ...utils.redaction import redact
 from ..parts import PARTS, PROMPTS
 from .base import Answers, PartAnswer, VLMBackend, check_image, image_size
+
+openai = require("openai", "The grounding backend 'openai'")
 
 
 class OpenAIBackend(VLMBackend):

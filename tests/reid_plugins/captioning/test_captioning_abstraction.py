@@ -2,8 +2,8 @@
 (distinct captions sent once, failures fall back to the lexical form, a second call re-sends nothing)."""
 from captioning_fake_server import FakeChatServer, all_text, completion
 from reid_plugins.captioning.abstraction import lexical_abstract, llm_abstract
-from reid_plugins.captioning.client import MLLMClient
-from reid_plugins.captioning.journal import Journal
+from reid_plugins.utils.mllm_client import MLLMClient
+from reid_plugins.utils.journal import Journal
 
 
 def test_lexical_abstraction_keeps_structure_and_drops_content():

@@ -10,11 +10,11 @@ from captioning_fake_server import (FakeChatServer, Reply, all_text, completion,
                                     image_digest)
 from captioning_fixtures import good_descriptions, index_of, make_dataset
 from reid_plugins.captioning.annotations import load_annotations
-from reid_plugins.captioning.client import MLLMClient
+from reid_plugins.utils.mllm_client import MLLMClient
 from reid_plugins.captioning.config import get_captioning_cfg
 from reid_plugins.captioning.generate import (DescriptionGenerator, generate_descriptions, merge_into_annotations,
                                               summarize)
-from reid_plugins.captioning.journal import Journal
+from reid_plugins.utils.journal import Journal
 from reid_plugins.captioning.runner import FatalServerError
 from reid_plugins.captioning.style_bank import StyleBank
 

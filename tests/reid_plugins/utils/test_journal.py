@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from reid_plugins.captioning.journal import Journal, JournalError
+from reid_plugins.utils.journal import Journal, JournalError
 
 
 def test_records_survive_reopening_and_last_record_of_a_key_wins(tmp_path):

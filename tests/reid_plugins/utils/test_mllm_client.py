@@ -2,8 +2,8 @@
 
 import pytest
 
-from reid_plugins.captioning import client as client_mod
-from reid_plugins.captioning.client import MLLMClient, RateLimiter
+from reid_plugins.utils import mllm_client as client_mod
+from reid_plugins.utils.mllm_client import MLLMClient, RateLimiter
 
 
 def test_rate_limiter_spaces_request_starts(monkeypatch):

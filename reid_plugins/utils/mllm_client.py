@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from .extras import require
 from .redaction import register_secret
 
 logger = logging.getLogger(__name__)
@@ -29,10 +30,13 @@ def __getattr__(name):
     # FATAL_ERRORS: fatal for the whole run (wrong key, model or URL): retrying other images would fail the same way.
     # Built on first use, so that importing this module (the CLIs' --help) does not import openai (~0.6 s).
     if name == "FATAL_ERRORS":
-        import openai
-
+        openai = _openai()
         return (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _openai():
+    return require("openai", "The MLLM client (captioning, grounding's openai backend)")
 
 
 class MalformedResponse(RuntimeError):
@@ -94,8 +98,7 @@ class MLLMClient:
         self.limiter = RateLimiter(rpm)
         self._sent = 0
         self._sent_lock = threading.Lock()
-        import openai
-
+        openai = _openai()
         http_client = openai.DefaultHttpxClient(event_hooks={"request": [self._count_request]})
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
                                      http_client=http_client)
@@ -114,8 +117,7 @@ class MLLMClient:
              seed: Optional[int] = None) -> ChatResult:
         """One chat completion (after the rate limiter). openai errors propagate after the client's own retries;
         a 200 answer that is not a chat completion raises MalformedResponse."""
-        import openai
-
+        openai = _openai()
         self.limiter.acquire()
         kwargs: Dict[str, Any] = {}
         if json_mode:
