@@ -10,7 +10,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIPPED_DIRS = {"tests", "datasets", "output", "outputs", "logs", "build", "__pycache__"}  # tests may edit it
-EDIT = re.compile(r"sys\.path\s*(\.(insert|append|extend)\s*\(|\[[^\]]*\]\s*=|\+=|=)")
+EDIT = re.compile(r"sys\.path\s*(\.(insert|append|extend)\s*\(|\[[^\]]*\]\s*=(?!=)|\+=|=(?!=))")
 ENTRIES = ("tools/train_net.py", "projects/MUVA/train_net.py", "projects/BDAM_T2I/train_net.py",
            "projects/MUVA/tools/model_stats.py")
 LIGHT_TOOLS = ("tools/compare.py", "tools/ablate.py", "tools/run_embedded.py")
