@@ -115,7 +115,7 @@ def write_comparison(proto: Protocol, results, status) -> Dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ ablation suite
 def _stat_text(stat: Cell) -> str:
-    return "–" if not stat.n else f"{stat.mean:.1f} ± {stat.std:.1f}"
+    return _cell_text(stat, seeds=True, best=False)
 
 
 def shown(path: str) -> str:
