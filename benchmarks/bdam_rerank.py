@@ -27,9 +27,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "projects", "BDAM_T2I"))
+import reid_plugins  # noqa: F401  (makes the `bdam` project package importable)
 
 VARIANTS = ("vector", "tokens3", "sequence", "sequence_bi", "transformer4")
 FEAT, EMBED, DIM = 768, 512, 256      # paper: 768-d BDAM identity / bert-base text features, 512-d joint space

@@ -23,8 +23,6 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 SCALES = {  # query / gallery sizes of the real test sets; identity and camera counts as in them
     "market": dict(num_query=3368, num_gallery=15913, num_ids=750, num_cams=6),

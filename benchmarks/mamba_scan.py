@@ -22,9 +22,7 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from reid_plugins.modeling.mamba import MambaBlock, selective_scan, selective_scan_reference  # noqa: E402
+from reid_plugins.modeling.mamba import MambaBlock, selective_scan, selective_scan_reference
 
 GRAD_KEYS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 

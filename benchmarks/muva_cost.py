@@ -16,17 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "projects", "MUVA"))
-
-import reid_plugins  # noqa: E402,F401  (compat patches first)
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import reid_plugins  # noqa: F401  (compat patches first; the `muva` project package importable)
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 GOALS = {"inference_ratio": 1.25, "train_step_ratio": 1.6}
 

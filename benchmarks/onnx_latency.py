@@ -14,12 +14,10 @@ embed_texts' encoder, torch.no_grad) and onnxruntime (CPUExecutionProvider) alte
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 MODELS = {
     "muva": (os.path.join(ROOT, "configs", "MUVA", "MA_to_MS.yml"), []),

@@ -39,11 +39,15 @@ fi
 "${PIP[@]}" install -q --no-deps -r requirements/nodeps.txt
 # 4. fastreid's Cython ranker, built with the venv's python (fastreid would otherwise try `make` at run time).
 "$VENV/bin/python" - <<'PY'
-import importlib.util, os, subprocess, sys
+import importlib.machinery, importlib.util, os, subprocess, sys
 d = os.path.join(os.path.dirname(importlib.util.find_spec("fastreid").origin), "evaluation", "rank_cylib")
-try:
-    sys.path.insert(0, d); import rank_cy, roc_cy  # noqa: F401
-except ImportError:
+def loads(name):  # the built extension is in d and loads (found in d only: no sys.path edit)
+    spec = importlib.machinery.PathFinder.find_spec(name, [d])
+    try:
+        return spec is not None and importlib.util.module_from_spec(spec) is not None
+    except ImportError:
+        return False
+if not (loads("rank_cy") and loads("roc_cy")):
     subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=d, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(["rm", "-rf", os.path.join(d, "build")], check=True)

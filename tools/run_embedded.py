@@ -22,12 +22,9 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [REPO, os.path.join(REPO, "tools")]  # this checkout's reid_plugins and tools/compare.py
+from reid_plugins.experiments import report, runner, spec
 
-import compare  # noqa: E402  (tools/compare.py: running, tabulating and plotting a protocol)
-
-DEFAULT_SPEC = os.path.join(REPO, "configs", "Synth", "embedded_default.yml")
+DEFAULT_SPEC = os.path.join(spec.REPO, "configs", "Synth", "embedded_default.yml")
 
 
 def parse_args(argv=None):
@@ -50,11 +47,11 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        proto = compare.load_protocol(args.spec, output_root=args.output_root, seeds=args.train_seeds)
-        compare.select_methods(proto, args.only)
+        proto = spec.load_protocol(args.spec, output_root=args.output_root, seeds=args.train_seeds)
+        spec.select_methods(proto, args.only)
         if args.seed < 0:
-            raise compare.SpecError(f"--seed {args.seed}: a benchmark seed is an integer >= 0")
-    except compare.SpecError as e:
+            raise spec.SpecError(f"--seed {args.seed}: a benchmark seed is an integer >= 0")
+    except spec.SpecError as e:
         print(f"run_embedded.py: error: {e}", file=sys.stderr)
         return 2
     import reid_plugins  # noqa: F401  (compat patches before anything imports fastreid)
@@ -79,11 +76,11 @@ def main(argv=None) -> int:
 
     proto.common_opts += ["DATASETS.ROOT", os.path.abspath(root)]
     try:
-        status = compare.run_methods(proto, sys.executable, force=args.force)
+        status = runner.run_methods(proto, sys.executable, force=args.force)
     except KeyboardInterrupt:
-        print(compare.INTERRUPTED, file=sys.stderr)
+        print(runner.INTERRUPTED, file=sys.stderr)
         return 130
-    paths = compare.write_outputs(proto, compare.collect(proto), status)
+    paths = report.write_comparison(proto, runner.collect(proto), status)
     print(open(paths["md"]).read())
     print(f"[embedded] wrote {', '.join(paths.values())}; total {time.time() - start:.0f} s")
     failed = [n for n, s in status.items() if s in ("failed", "missing")]

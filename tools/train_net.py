@@ -12,13 +12,8 @@ Flags come first, then the config overrides as KEY VALUE pairs. Examples:
     python tools/train_net.py --config-file configs/Synth/bagtricks_A.yml --eval-only \\
         MODEL.WEIGHTS logs/bot_A/model_final.pth OUTPUT_DIR logs/bot_A_eval
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import reid_plugins  # noqa: E402,F401  (compat patches + dataset/evaluator registration)
-from reid_plugins.engine import PluginTrainer, run_cli, train_or_evaluate  # noqa: E402
+import reid_plugins  # noqa: F401  (compat patches + dataset/evaluator registration)
+from reid_plugins.engine import PluginTrainer, run_cli, train_or_evaluate
 
 
 def main(args):

@@ -4,16 +4,10 @@
     python projects/BDAM_T2I/train_net.py --config-file configs/BDAM_T2I/Synth-T2I.yml [--eval-only] [--resume]
         [KEY VALUE ...]
 """
-import os
-import sys
+import reid_plugins  # noqa: F401  (compat patches before fastreid; the project packages importable)
+from reid_plugins.engine import run_cli, train_or_evaluate
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-import reid_plugins  # noqa: E402,F401  (compat patches before fastreid)
-from reid_plugins.engine import run_cli, train_or_evaluate  # noqa: E402
-
-from bdam import BDAMTrainer, add_bdam_config  # noqa: E402
+from bdam import BDAMTrainer, add_bdam_config  # projects/BDAM_T2I/bdam
 
 
 def main(args):

@@ -3,16 +3,10 @@
 
     python projects/MUVA/train_net.py --config-file configs/MUVA/MA_to_MS.yml [--eval-only] [--resume] [KEY VALUE ...]
 """
-import os
-import sys
+import reid_plugins  # noqa: F401  (compat patches before fastreid; the project packages importable)
+from reid_plugins.engine import run_cli, train_or_evaluate
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-import reid_plugins  # noqa: E402,F401  (compat patches before fastreid)
-from reid_plugins.engine import run_cli, train_or_evaluate  # noqa: E402
-
-from muva import MUVATrainer, add_muva_config  # noqa: E402
+from muva import MUVATrainer, add_muva_config  # projects/MUVA/muva
 
 
 def main(args):

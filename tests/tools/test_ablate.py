@@ -9,6 +9,9 @@ import sys
 import pytest
 from PIL import Image
 
+from reid_plugins.experiments import checks, runner, statistics
+from reid_plugins.experiments import spec as specs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
@@ -104,11 +107,11 @@ def test_resume_skips_finished_runs_and_reruns_changed_rows(suite):
 def test_statistics_and_verdicts_match_hand_computed_values(suite):
     tmp_path, spec_path, spec = suite
     assert run(tmp_path, spec_path) == 0
-    s = ablate.load_suite(str(spec_path))
-    results = ablate.collect(s, [0, 1, 2], str(tmp_path / "out"))
-    ref = ablate.seed_stat(results["ref"], ["B", "C"], ["mAP"])
+    s = specs.load_suite(str(spec_path))
+    results = runner.collect_suite(s, [0, 1, 2], str(tmp_path / "out"))
+    ref = statistics.seed_stat(results["ref"], ["B", "C"], ["mAP"])
     assert ref.values == [15.0, 16.0, 17.0] and ref.mean == 16.0 and ref.std == pytest.approx(1.0)
-    by_metric = lambda row: {c.metric: c for c in ablate.compare_to_reference(s, s.row(row), results)}
+    by_metric = lambda row: {c.metric: c for c in statistics.compare_to_reference(s, s.row(row), results)}
     mixed = by_metric("mixed")
     assert (mixed["mAP"].diff, mixed["mAP"].expected, mixed["mAP"].verdict) == (-5.0, "worse", "holds")
     assert (mixed["Rank-1"].expected, mixed["Rank-1"].verdict) == ("better", "reversed")
@@ -120,13 +123,13 @@ def test_statistics_and_verdicts_match_hand_computed_values(suite):
 
 
 def test_verdict_rules():
-    assert ablate.verdict(-2.0, 1.0, "worse", 3) == "holds"
-    assert ablate.verdict(2.0, 1.0, "worse", 3) == "reversed"
-    assert ablate.verdict(0.9, 1.0, "better", 3) == "within noise"
-    assert ablate.verdict(0.0, 0.0, "better", 1) == "within noise"
-    assert ablate.verdict(1.0, 0.0, "better", 1) == "holds (1 seed, no spread)"
-    assert ablate.verdict(1.0, 0.0, None, 3) == "no paper direction"
-    assert ablate.pooled_std(ablate.Stat([1.0, 3.0]), ablate.Stat([5.0])) == pytest.approx(2 ** 0.5)
+    assert statistics.verdict(-2.0, 1.0, "worse", 3) == "holds"
+    assert statistics.verdict(2.0, 1.0, "worse", 3) == "reversed"
+    assert statistics.verdict(0.9, 1.0, "better", 3) == "within noise"
+    assert statistics.verdict(0.0, 0.0, "better", 1) == "within noise"
+    assert statistics.verdict(1.0, 0.0, "better", 1) == "holds (1 seed, no spread)"
+    assert statistics.verdict(1.0, 0.0, None, 3) == "no paper direction"
+    assert statistics.pooled_std(statistics.Cell([1.0, 3.0]), statistics.Cell([5.0])) == pytest.approx(2 ** 0.5)
 
 
 def test_report_markdown_and_chart(suite):
@@ -153,7 +156,7 @@ def test_total_wall_time_sums_the_run_records(suite):
         run_dir = tmp_path / "out" / "toy" / row / f"seed{seed}"
         run_dir.mkdir(parents=True)
         (run_dir / "results.json").write_text(json.dumps({"B": {"mAP": 1, "Rank-1": 2}, "C": {"mAP": 3, "Rank-1": 4}}))
-        ablate.compare.write_record(str(run_dir), {"argv": [], "wall_s": wall})
+        runner.write_record(str(run_dir), {"argv": [], "wall_s": wall})
     assert run(tmp_path, spec_path, "--report-only") == 1  # most runs missing; nothing is run
     assert calls(tmp_path, "ref", 1) == []
     md = open(tmp_path / "reports" / "toy.md").read()
@@ -203,16 +206,16 @@ def test_bad_specs_fail_naming_the_problem(suite, change, message, capsys):
     tmp_path, spec_path, spec = suite
     change(spec)
     spec_path.write_text(json.dumps(spec))
-    with pytest.raises(ablate.SpecError, match=message):
-        ablate.load_suite(str(spec_path))
+    with pytest.raises(specs.SpecError, match=message):
+        specs.load_suite(str(spec_path))
     assert run(tmp_path, spec_path) == 2
     assert "ablate.py: error:" in capsys.readouterr().err
 
 
 def test_unknown_suite_and_row_are_named(suite, capsys):
     tmp_path, spec_path, spec = suite
-    with pytest.raises(ablate.SpecError, match=r"suite 'nosuch': no spec file .*known suites: \[.*'muva'"):
-        ablate.load_suite("nosuch")
+    with pytest.raises(specs.SpecError, match=r"suite 'nosuch': no spec file .*known suites: \[.*'muva'"):
+        specs.load_suite("nosuch")
     assert run(tmp_path, spec_path, "--only", "ref", "ghost") == 2
     assert "--only ['ghost']: no such row" in capsys.readouterr().err
 
@@ -223,8 +226,8 @@ SUITES = sorted(glob.glob(os.path.join(ROOT, "configs", "Ablations", "*.yml")))
 
 @pytest.mark.parametrize("path", SUITES, ids=os.path.basename)
 def test_every_row_config_and_model_builds_and_mirrors_its_paper_config(path, tmp_path):
-    suite = ablate.load_suite(path)
-    assert ablate.check_configs(suite, 0, str(tmp_path), ["DATASETS.ROOT", str(tmp_path)]) == []
+    suite = specs.load_suite(path)
+    assert checks.check_configs(suite, 0, str(tmp_path), ["DATASETS.ROOT", str(tmp_path)]) == []
     # the suite's own serial estimate for 3 seeds fits 6 hours (BDAM with the issue-18 rows: 17 rows, 5.2 h serial, of
     # which the two token-sequence fusion rows take 3 h: 5.4 s per step against 0.76 for the pooled head)
     assert sum(r.est_run_s for r in suite.rows) * 3 <= 6 * 3600
@@ -233,14 +236,14 @@ def test_every_row_config_and_model_builds_and_mirrors_its_paper_config(path, tm
 def test_suites_cover_the_issue_rows():
     assert [os.path.basename(p) for p in SUITES] == ["bdam.yml", "hparams_zoo.yml", "hparams_zoo_bdam.yml", "i2tce_zoo.yml",
                                                     "muva.yml"]
-    i2tce = {r.name: r for r in ablate.load_suite("i2tce_zoo").rows}
+    i2tce = {r.name: r for r in specs.load_suite("i2tce_zoo").rows}
     assert set(i2tce) == {"MUVA_i2tce-code", "MUVA_i2tce-cosine-tau1", "MUVA_i2tce-cosine-tau0.05", "MUVA_i2tce-off",
                           "MUVA-VO"}
     assert i2tce["MUVA_i2tce-cosine-tau0.05"].opts == ["MODEL.LOSSES.I2TCE.NORM", "True", "MODEL.LOSSES.I2TCE.TAU", "0.05"]
-    muva = {r.name for r in ablate.load_suite("muva").rows}
+    muva = {r.name for r in specs.load_suite("muva").rows}
     assert {"full", "G", "vision_only", "stripe", "wo_calibration", "rmp_plain", "heads8", "BoT", "AGW", "SBS",
             "loo_MUVA", "loo_BoT"} <= muva
-    bdam = {r.name for r in ablate.load_suite("bdam").rows}
+    bdam = {r.name for r in specs.load_suite("bdam").rows}
     assert {"baseline", "wo_cross_attn", "wo_bdam_gate", "wo_mamba", "wo_fusion_gate", "wo_alignment",
             "wo_adversarial", "wo_hsic", "wo_gradnorm", "clothing_match", "fusion_tokens3", "fusion_sequence",
             "fusion_sequence_bi", "fusion_itm", "rerank_off"} <= bdam
@@ -250,23 +253,23 @@ def test_hyperparameter_suites_read_held_out_source_data_only():
     """The learning rates of the zoo configs are chosen on held-out source data: each row changes SOLVER.BASE_LR of a
     shipped config and nothing else, and is scored on SynthPedAVal (A's held-out training families) or on BDAM's
     validation identities, never on a benchmark test split."""
-    image = ablate.load_suite("hparams_zoo")
+    image = specs.load_suite("hparams_zoo")
     assert {r.name.split("_")[0] for r in image.rows} == {"BoT", "AGW", "SBS", "MUVA", "MUVA-VO"}
     for r in image.rows:
         assert r.opts[0::2] == ["SOLVER.BASE_LR"] and r.sources == r.targets == ["SynthPedAVal"], r.name
-    bdam = ablate.load_suite("hparams_zoo_bdam")
+    bdam = specs.load_suite("hparams_zoo_bdam")
     assert bdam.metrics == {"val R1": ["val_R1"]}
     for r in bdam.rows:
         assert r.opts[0::2] == ["SOLVER.BASE_LR"] and os.path.basename(r.config) == "Synth-T2I.yml", r.name
 
 
 def test_config_checks_catch_a_wrong_override_and_an_early_evaluation(tmp_path):
-    suite = ablate.load_suite("muva")
+    suite = specs.load_suite("muva")
     suite.row("heads8").opts = ["MODEL.MUVA.RMP.NUM_HEADS", "4"]
     suite.row("rmp_plain").opts = ["MODEL.MUVA.RMP.LAYER_NORM", "False"]
     suite.row("G").opts = ["MODEL.MUVA.PARTS", "()"]  # keeps the mask losses: the model refuses
     suite.profiles["fastreid"]["opts"] = ["SOLVER.MAX_EPOCH", "6", "TEST.EVAL_PERIOD", "2"]
-    problems = "\n".join(ablate.check_configs(suite, 0, str(tmp_path), ["DATASETS.ROOT", str(tmp_path)]))
+    problems = "\n".join(checks.check_configs(suite, 0, str(tmp_path), ["DATASETS.ROOT", str(tmp_path)]))
     assert "row heads8: MODEL.MUVA.RMP.NUM_HEADS = 4, its mirror sets 8" in problems
     assert ("row rmp_plain changes ['MODEL.MUVA.RMP.LAYER_NORM'] against full, but its mirror "
             "configs/MUVA/ablations/MA_to_MS/T10_RMP_plain.yml changes ['MODEL.MUVA.RMP.INNER_SHORTCUT', "

@@ -1,4 +1,5 @@
-"""tools/compare.py with a fake entry script: commands, resume, Markdown table, chart, failures, spec errors."""
+"""tools/compare.py (a CLI over reid_plugins.experiments) with a fake entry script: commands, resume, Markdown table,
+chart, failures, spec errors."""
 import importlib.util
 import json
 import os
@@ -7,6 +8,9 @@ import sys
 
 import pytest
 from PIL import Image
+
+from reid_plugins.experiments import checks, report, runner, statistics
+from reid_plugins.experiments import spec as specs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location("compare_tool", os.path.join(ROOT, "tools", "compare.py"))
@@ -117,11 +121,11 @@ def test_failed_and_missing_runs_are_reported(setup):
 
 def test_targets_default_to_what_the_runs_report(setup):
     tmp_path, spec, extra, entry, configs = setup
-    proto = compare.load_protocol(None, [["BoT", str(entry), str(configs["BoT"])]], output_root=str(tmp_path / "o"),
+    proto = specs.load_protocol(None, [["BoT", str(entry), str(configs["BoT"])]], output_root=str(tmp_path / "o"),
                                   targets=["B", "C", "D"])
-    assert compare.run_methods(proto, sys.executable) == {"BoT": "ran"}
+    assert runner.run_methods(proto, sys.executable) == {"BoT": "ran"}
     proto.targets = []
-    assert compare.targets_of(proto, compare.collect(proto)) == ["B", "C", "D"]
+    assert statistics.targets_of(proto, runner.collect(proto)) == ["B", "C", "D"]
 
 
 @pytest.mark.parametrize("spec, cli, message", [
@@ -136,8 +140,8 @@ def test_targets_default_to_what_the_runs_report(setup):
 def test_spec_errors(tmp_path, spec, cli, message):
     path = tmp_path / "spec.yml"
     path.write_text(json.dumps(spec))
-    with pytest.raises(compare.SpecError, match=message):
-        compare.load_protocol(str(path), cli)
+    with pytest.raises(specs.SpecError, match=message):
+        specs.load_protocol(str(path), cli)
 
 
 def test_missing_entry_script_is_named(tmp_path, capsys):
@@ -220,9 +224,9 @@ def test_the_terminal_gets_a_progress_line_and_the_log_everything(setup, capsys)
            "[12/02 00:01:14 fastreid.utils.events]:  eta: 0:00:00  epoch/iter: 1/3  total_loss: 3.683  time: 3.26",
            "[12/02 00:01:15 fastreid.evaluation.evaluator]: Start inference on 25 images"]
     configs["BoT"].write_text(json.dumps(dict(SCORES["BoT"], log=log)))
-    proto = compare.load_protocol(spec)
-    compare.select_methods(proto, ["BoT"])
-    assert compare.run_methods(proto, sys.executable, progress_interval=0) == {"BoT": "ran"}
+    proto = specs.load_protocol(spec)
+    specs.select_methods(proto, ["BoT"])
+    assert runner.run_methods(proto, sys.executable, progress_interval=0) == {"BoT": "ran"}
     shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[BoT]")]
     assert shown == ["[BoT] epoch 1/2  iter 1  total_loss 4", "[BoT] epoch 2/2  iter 3  eta 0:00:00  total_loss 3.683",
                      "[BoT] evaluating (25 images)"]
@@ -260,11 +264,11 @@ def test_seeds_run_each_method_per_seed_and_report_mean_and_std(tmp_path):
     # a seed that has not finished is named
     import shutil
     shutil.rmtree(tmp_path / "out" / "M" / "seed2")
-    proto = compare.load_protocol(str(tmp_path / "spec.yml"))
-    md = compare.markdown(proto, compare.collect(proto), {})
+    proto = specs.load_protocol(str(tmp_path / "spec.yml"))
+    md = report.comparison_markdown(proto, runner.collect(proto), {})
     assert "| M (2 of 3 seeds) | 10.5 ± 0.7 / 20.5 ± 0.7 |" in md.replace("**", "")
-    with pytest.raises(compare.SpecError, match="seeds must be distinct integers >= 0"):
-        compare.load_protocol(str(tmp_path / "spec.yml"), seeds=[1, 1])
+    with pytest.raises(specs.SpecError, match="seeds must be distinct integers >= 0"):
+        specs.load_protocol(str(tmp_path / "spec.yml"), seeds=[1, 1])
 
 
 def test_parameter_counts_leave_out_the_training_only_classifier():
@@ -277,4 +281,4 @@ def test_parameter_counts_leave_out_the_training_only_classifier():
             self.heads = torch.nn.Module()
             self.heads.bottleneck = torch.nn.BatchNorm1d(3)       # 6
             self.heads.classifier = torch.nn.Linear(3, 100)       # left out
-    assert compare.inference_parameters(Toy()) == 21
+    assert checks.inference_parameters(Toy()) == 21

@@ -21,15 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
-
-import reid_plugins  # noqa: E402,F401  (compat patches first)
-import torch  # noqa: E402
+import reid_plugins  # noqa: F401  (compat patches first; the `muva` project package importable)
+import torch
 
 # training identities of the real source datasets (multi-source: the sum)
 KNOWN_NUM_CLASSES = {"Market1501": 751, "DukeMTMC": 702, "MSMT17": 1041, "MSMT17Market": 1041, "CUHK03NP": 767,

@@ -1,12 +1,7 @@
-"""tools/run_progress.py on log lines copied from real runs of the three train_net.py entry points."""
+"""reid_plugins.experiments.progress on log lines copied from real runs of the three train_net.py entry points."""
 import io
-import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-from run_progress import ProgressParser, ProgressPrinter  # noqa: E402
+from reid_plugins.experiments.progress import ProgressParser, ProgressPrinter
 
 MUVA_LOG = [  # projects/MUVA/train_net.py on the tiny preset (tqdm's carriage returns split into lines)
     "SOLVER:",

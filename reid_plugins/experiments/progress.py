@@ -1,7 +1,8 @@
 """A training child's progress, from its log, as one short line per method in the parent's terminal.
 
-tools/compare.py (and through it tools/run_embedded.py and tools/ablate.py) writes each child's whole log to
-<output>/<method>/compare_run.log and feeds every line here. What is recognised:
+:func:`reid_plugins.experiments.runner.run_child` (behind tools/compare.py, tools/run_embedded.py and
+tools/ablate.py) writes each child's whole log to <output>/<method>/compare_run.log and feeds every line here. What
+is recognised:
 
 - fast-reid's config dump (`SOLVER.MAX_EPOCH`) and its metric printer (`eta: ...  epoch/iter: E/I  total_loss: L`),
   which every train_net.py here uses for the main training loop;
