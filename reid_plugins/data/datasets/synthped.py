@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import List
+from typing import List, Tuple
 
 from fastreid.data.datasets import DATASET_REGISTRY
 
@@ -23,36 +23,35 @@ logger = logging.getLogger(__name__)
 
 class _SynthPed(MarketLayoutDataset):
     """Generates its domain (preset from $REID_SYNTH_PRESET) when it is missing, then reads it."""
+    domain = ""
 
     def __init__(self, root: str = "datasets", **kwargs):
-        from reid_plugins.data.synthetic import SUBDIR, ensure_generated
+        from reid_plugins.data.synthetic import ensure_domain
 
-        manifest = os.path.join(root, SUBDIR, "manifest.json")
-        missing = not os.path.isfile(manifest) or not os.path.isfile(os.path.join(root, self.dataset_dir,
-                                                                                  "domain.json"))
-        if missing:
-            logger.info("%s: %s missing, generating the synthetic benchmark under %s", type(self).__name__,
-                        manifest, os.path.join(root, SUBDIR))
-            ensure_generated(root, domains=[os.path.basename(self.dataset_dir)])
+        ensure_domain(root, self.domain, "domain.json", type(self).__name__)
         super().__init__(root=root, **kwargs)
 
 
-def _register_synth(letter: str) -> type:
-    """SynthPed<letter>: domain_<letter> in the Market-1501 layout, registered under that name."""
+def register_domain_datasets(base: type, prefix: str, doc: str, module: str) -> Tuple[type, ...]:
+    """<prefix>A .. <prefix>E: one subclass of `base` per benchmark domain (domain, dataset_dir
+    synthped/domain_<letter>, dataset_name the lower-cased class name), registered in fast-reid's DATASET_REGISTRY.
+    `doc` is formatted with the domain's letter and role."""
+    from reid_plugins.data.synthetic import BENCHMARK_DOMAINS, SUBDIR
     from reid_plugins.data.synthetic.domains import get_domain
 
-    cls = type(f"SynthPed{letter}", (_SynthPed,),
-               {"dataset_dir": f"synthped/domain_{letter}", "dataset_name": f"synthped{letter.lower()}",
-                "__module__": __name__, "__doc__": f"Synthetic domain {letter}: {get_domain(f'domain_{letter}').role}."})
-    DATASET_REGISTRY.register(cls)
-    return cls
+    classes = []
+    for domain in BENCHMARK_DOMAINS:
+        letter = domain[len("domain_"):]
+        cls = type(f"{prefix}{letter}", (base,),
+                   {"domain": domain, "dataset_dir": f"{SUBDIR}/{domain}", "dataset_name": f"{prefix}{letter}".lower(),
+                    "__module__": module, "__doc__": doc.format(letter=letter, role=get_domain(domain).role)})
+        DATASET_REGISTRY.register(cls)
+        classes.append(cls)
+    return tuple(classes)
 
 
-SynthPedA = _register_synth("A")   # Market-1501-like (6 cameras)
-SynthPedB = _register_synth("B")   # DukeMTMC-like (8 cameras)
-SynthPedC = _register_synth("C")   # MSMT17-like (15 cameras, the largest and hardest)
-SynthPedD = _register_synth("D")   # CUHK03-NP-like (2 cameras)
-SynthPedE = _register_synth("E")   # clothes-changing (domain A's look, other outfits in other cameras)
+SynthPedA, SynthPedB, SynthPedC, SynthPedD, SynthPedE = register_domain_datasets(
+    _SynthPed, "SynthPed", "Synthetic domain {letter}: {role}.", __name__)
 
 
 # every VAL_EVERY-th family of domain A's training identities (sorted by family number) is held out

@@ -5,9 +5,10 @@
 """
 from .captions import STYLES, WEB_STYLES, describe, describe_clothing, describe_identity, tokenize
 from .domains import BENCHMARK_DOMAINS, DOMAIN_NAMES, DOMAINS, PRETRAIN_DOMAINS
-from .generate import ENV_PRESET, GENERATOR_VERSION, SUBDIR, SyntheticConfigError, ensure_generated, synth_dir
+from .generate import (ENV_PRESET, GENERATOR_VERSION, SUBDIR, SyntheticConfigError, ensure_domain, ensure_generated,
+                       synth_dir)
 from .presets import PRESETS
 
 __all__ = ["STYLES", "WEB_STYLES", "describe", "describe_clothing", "describe_identity", "tokenize",
            "BENCHMARK_DOMAINS", "PRETRAIN_DOMAINS", "DOMAIN_NAMES", "DOMAINS", "ENV_PRESET", "GENERATOR_VERSION",
-           "SUBDIR", "SyntheticConfigError", "ensure_generated", "synth_dir", "PRESETS"]
+           "SUBDIR", "SyntheticConfigError", "ensure_domain", "ensure_generated", "synth_dir", "PRESETS"]

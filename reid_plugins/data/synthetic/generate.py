@@ -137,6 +137,17 @@ def _check_existing(base: str, config: dict, force: bool) -> Optional[dict]:
     return None
 
 
+def ensure_domain(root: str, domain: str, needed_file: str, requested_by: str) -> None:
+    """Generate <root>/synthped/<domain> (preset from $REID_SYNTH_PRESET) unless the manifest and
+    <domain>/<needed_file> are both there: what a dataset class calls before it reads a synthetic domain."""
+    base = synth_dir(root)
+    if os.path.isfile(os.path.join(base, "manifest.json")) and os.path.isfile(os.path.join(base, domain, needed_file)):
+        return
+    logger.info("%s: %s missing, generating the synthetic benchmark's %s under %s", requested_by,
+                os.path.join(base, domain, needed_file), domain, base)
+    ensure_generated(root, domains=[domain])
+
+
 def ensure_generated(root: str, preset: Optional[str] = None, seed: int = 0, workers: Optional[int] = None,
                      domains: Optional[Sequence[str]] = None, force: bool = False, overrides: Optional[dict] = None,
                      progress: bool = True, preview: bool = True) -> dict:

@@ -14,6 +14,7 @@ from typing import Dict, List, NamedTuple, Optional
 from fastreid.data.datasets import DATASET_REGISTRY
 
 from ..annotations import T2IAnnotationError, T2IEntry, check_pid_splits, load_annotations
+from ..datasets.synthped import register_domain_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -211,35 +212,17 @@ class _SynthPedT2I(T2IDataset):
     image_subdir = ""
 
     def prepare(self) -> None:
-        if not os.path.isfile(os.path.join(self.root, "synthped", "manifest.json")) or not os.path.isfile(
-                os.path.join(self.data_dir, self.annotation_name)):
-            from reid_plugins.data.synthetic import ensure_generated
+        from reid_plugins.data.synthetic import ensure_domain
 
-            logger.info("%s: generating the synthetic benchmark's %s under %s", type(self).__name__, self.domain,
-                        self.root)
-            ensure_generated(self.root, domains=[self.domain])
+        ensure_domain(self.root, self.domain, self.annotation_name, type(self).__name__)
 
 
-_SYNTH_T2I: list = []   # every registered synthetic domain (for T2I_DATASETS)
+SYNTH_T2I_DATASETS = register_domain_datasets(_SynthPedT2I, "SynthPedT2I",
+                                              "Synthetic benchmark domain {letter} as a text-to-image dataset.",
+                                              __name__)
+SynthPedT2IA, SynthPedT2IB, SynthPedT2IC, SynthPedT2ID, SynthPedT2IE = SYNTH_T2I_DATASETS  # E: clothes change
 
-
-def _register_synth(letter: str):
-    cls = type(f"SynthPedT2I{letter}", (_SynthPedT2I,),
-               {"domain": f"domain_{letter}", "dataset_dir": os.path.join("synthped", f"domain_{letter}"),
-                "dataset_name": f"synthpedt2i{letter.lower()}", "__module__": __name__,
-                "__doc__": f"Synthetic benchmark domain {letter} as a text-to-image dataset."})
-    DATASET_REGISTRY.register(cls)
-    _SYNTH_T2I.append(cls.__name__)
-    return cls
-
-
-SynthPedT2IA = _register_synth("A")
-SynthPedT2IB = _register_synth("B")
-SynthPedT2IC = _register_synth("C")
-SynthPedT2ID = _register_synth("D")
-SynthPedT2IE = _register_synth("E")   # people change clothes across cameras
-
-T2I_DATASETS = ("CUHKPEDES", "ICFGPEDES", "RSTPReid", *_SYNTH_T2I)
+T2I_DATASETS = ("CUHKPEDES", "ICFGPEDES", "RSTPReid", *(cls.__name__ for cls in SYNTH_T2I_DATASETS))
 
 
 def build_t2i_dataset(name: str, root: str, **kwargs) -> T2IDataset:

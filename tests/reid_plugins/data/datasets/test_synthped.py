@@ -22,11 +22,30 @@ def tiny(tmp_path_factory):
 
 
 def test_registered_under_their_names():
-    for name, cls, domain in (("SynthPedA", SynthPedA, "domain_A"), ("SynthPedB", SynthPedB, "domain_B"),
-                              ("SynthPedC", SynthPedC, "domain_C"), ("SynthPedD", SynthPedD, "domain_D")):
-        assert DATASET_REGISTRY.get(name) is cls
-        assert issubclass(cls, MarketLayoutDataset)
-        assert cls.dataset_dir == f"synthped/{domain}"
+    from reid_plugins.data.t2i import T2I_DATASETS, T2IDataset
+
+    for letter in "ABCDE":
+        for name, base in ((f"SynthPed{letter}", MarketLayoutDataset), (f"SynthPedT2I{letter}", T2IDataset)):
+            cls = DATASET_REGISTRY.get(name)
+            assert cls.__name__ == name and issubclass(cls, base)
+            assert cls.domain == f"domain_{letter}" and cls.dataset_dir == f"synthped/domain_{letter}"
+            assert cls.dataset_name == name.lower() and f"domain {letter}" in cls.__doc__
+        assert f"SynthPedT2I{letter}" in T2I_DATASETS
+    assert (SynthPedA, SynthPedB, SynthPedC, SynthPedD) == tuple(DATASET_REGISTRY.get(f"SynthPed{x}") for x in "ABCD")
+    assert SynthPedA.__doc__.startswith("Synthetic domain A: Market-1501 (")  # the domain's role
+
+
+def test_a_domain_on_disk_is_not_generated_again(tiny, monkeypatch):
+    import reid_plugins.data.synthetic.generate as generate
+
+    root, _ = tiny
+    calls = []
+    monkeypatch.setattr(generate, "ensure_generated", lambda *a, **k: calls.append((a, k)))
+    generate.ensure_domain(root, "domain_A", "domain.json", "test")
+    generate.ensure_domain(root, "domain_A", "captions.json", "test")
+    assert calls == []
+    generate.ensure_domain(root, "domain_A", "no_such_file.json", "test")
+    assert calls == [((root,), {"domains": ["domain_A"]})]
 
 
 def test_loading_through_the_registry(tiny):
