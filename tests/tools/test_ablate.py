@@ -235,7 +235,7 @@ def test_every_row_config_and_model_builds_and_mirrors_its_paper_config(path, tm
 
 def test_suites_cover_the_issue_rows():
     assert [os.path.basename(p) for p in SUITES] == ["bdam.yml", "hparams_zoo.yml", "hparams_zoo_bdam.yml", "i2tce_zoo.yml",
-                                                    "muva.yml"]
+                                                    "muva.yml", "muva_schedule.yml"]
     i2tce = {r.name: r for r in specs.load_suite("i2tce_zoo").rows}
     assert set(i2tce) == {"MUVA_i2tce-code", "MUVA_i2tce-cosine-tau1", "MUVA_i2tce-cosine-tau0.05", "MUVA_i2tce-off",
                           "MUVA-VO"}
@@ -243,6 +243,17 @@ def test_suites_cover_the_issue_rows():
     muva = {r.name for r in specs.load_suite("muva").rows}
     assert {"full", "G", "vision_only", "stripe", "wo_calibration", "rmp_plain", "heads8", "BoT", "AGW", "SBS",
             "loo_MUVA", "loo_BoT"} <= muva
+    # the full-schedule diagnostic runs muva.yml's rows with the same changes, only the schedule keys dropped
+    short = {r.name: r for r in specs.load_suite("muva").rows}
+    full_schedule = specs.load_suite("muva_schedule")
+    assert [r.name for r in full_schedule.rows] == ["full", "stripe", "wo_calibration"]
+    for row in full_schedule.rows:
+        assert row.opts == short[row.name].opts and row.config == short[row.name].config
+    schedule_keys = ("SOLVER.", "TEST.EVAL_PERIOD", "MODEL.MUVA.STAGE1.MAX_EPOCH")
+    pairs = list(zip(*[iter(specs.load_suite("muva").profiles["muva"]["opts"])] * 2))
+    kept = [str(x) for k, v in pairs if not k.startswith(schedule_keys) for x in (k, v)]
+    assert [str(x) for x in full_schedule.profiles["muva"]["opts"]] == kept == ["TEST.VIS.ENABLED", "False",
+                                                                               "MODEL.MASKS.BACKEND", "oracle-noisy"]
     bdam = {r.name for r in specs.load_suite("bdam").rows}
     assert {"baseline", "wo_cross_attn", "wo_bdam_gate", "wo_mamba", "wo_fusion_gate", "wo_alignment",
             "wo_adversarial", "wo_hsic", "wo_gradnorm", "clothing_match", "fusion_tokens3", "fusion_sequence",
