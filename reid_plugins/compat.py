@@ -348,31 +348,32 @@ def _dataset_layout_errors() -> bool:
 
 
 def _add_layout_errors(cls, layout: str) -> None:
+    import contextlib
     import functools
 
     init, process_dir = cls.__init__, cls.process_dir
 
-    @functools.wraps(init)
-    def __init__(self, root="datasets", **kwargs):
+    @contextlib.contextmanager
+    def layout_failures(what: str):
+        """A parse failure inside becomes DatasetLayoutError naming `what` and the expected layout (one that already
+        names the file and the rule, from market_duke_file_names, passes unchanged)."""
         try:
-            init(self, root=root, **kwargs)
-        except _LAYOUT_FAILURES as e:
-            layout_error = _dataset_layout_error()
-            if isinstance(e, layout_error):  # already names file and rule (market_duke_file_names)
-                raise
-            raise layout_error(f"{cls.__name__}: cannot read the dataset under root {root!r} ({e}). "
-                               f"Expected layout: {layout}") from e
-
-    @functools.wraps(process_dir)
-    def wrapped_process_dir(self, dir_path, *args, **kwargs):
-        try:
-            return process_dir(self, dir_path, *args, **kwargs)
+            yield
         except _LAYOUT_FAILURES as e:
             layout_error = _dataset_layout_error()
             if isinstance(e, layout_error):
                 raise
-            raise layout_error(f"{cls.__name__}: cannot parse the images in {dir_path!r} ({type(e).__name__}: "
-                               f"{e}). Expected layout: {layout}") from e
+            raise layout_error(f"{cls.__name__}: {what} ({type(e).__name__}: {e}). Expected layout: {layout}") from e
+
+    @functools.wraps(init)
+    def __init__(self, root="datasets", **kwargs):
+        with layout_failures(f"cannot read the dataset under root {root!r}"):
+            init(self, root=root, **kwargs)
+
+    @functools.wraps(process_dir)
+    def wrapped_process_dir(self, dir_path, *args, **kwargs):
+        with layout_failures(f"cannot parse the images in {dir_path!r}"):
+            return process_dir(self, dir_path, *args, **kwargs)
 
     cls.__init__ = __init__
     cls.process_dir = wrapped_process_dir
