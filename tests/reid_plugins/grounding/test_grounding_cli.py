@@ -92,6 +92,8 @@ def test_eval_calibration_invariants(tmp_path, capsys):
     r = run_eval_calibration(args)["SynthPedA"]
     assert r["per_kind"]["none"] == {"n": 120, "replaced": 0} and r["clean_oracle_replaced"] == 0
     assert r["iou_raw"] == r["iou_calibrated"] == {"head": 1.0, "upper": 1.0, "legs": 1.0}
+    stripes = r["iou_stripes"]
+    assert all(0.0 < v < 1.0 for v in stripes.values())  # full-width thirds never equal the parts' boxes
     args = build_parser().parse_args(["eval-calibration", "--root", root, "--dataset", "SynthPedA",
                                       "MODEL.MASKS.NOISE.DROP", "0.0", "MODEL.MASKS.NOISE.SHIFT", "0.0",
                                       "MODEL.MASKS.NOISE.SWAP", "0.0", "MODEL.MASKS.NOISE.OVERSIZE", "0.25",
@@ -100,4 +102,5 @@ def test_eval_calibration_invariants(tmp_path, capsys):
     over = r["per_kind"]["oversize"]
     assert over["n"] > 10 and over["replaced"] == over["n"] and r["per_kind"]["none"]["replaced"] == 0
     assert all(r["iou_calibrated"][p] > r["iou_raw"][p] for p in ("head", "upper", "legs"))
+    assert r["iou_stripes"] == stripes  # the stripes do not depend on the injected noise
     assert "caught / injected" in capsys.readouterr().out
