@@ -8,6 +8,7 @@ Errors that would fail every job the same way (wrong key, model or URL) stop the
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from ..utils.extras import require
 from ..utils.journal import Journal
+from ..utils.pool import completed_in_window
 from ..utils.mllm_client import FATAL_ERRORS, MalformedResponse
 from ..utils.redaction import redact
 
@@ -55,10 +57,10 @@ def run_journaled(jobs: Sequence[Tuple[str, Callable[[], Dict[str, Any]]]], jour
 
     with tqdm(total=len(jobs), initial=result.skipped, desc=desc, unit="item", disable=not progress,
               dynamic_ncols=True) as bar, cf.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(work, key, fn): key for key, fn in todo}
+        running: Dict[cf.Future, str] = {}
+        calls = ((key, functools.partial(work, key, fn)) for key, fn in todo)
         try:
-            for fut in cf.as_completed(futures):
-                key = futures[fut]
+            for key, fut in completed_in_window(pool, calls, workers, running):
                 try:
                     fut.result()
                 except FATAL_ERRORS as e:
@@ -71,8 +73,8 @@ def run_journaled(jobs: Sequence[Tuple[str, Callable[[], Dict[str, Any]]]], jour
                 bar.update(1)
                 bar.set_postfix(failed=len(result.failed))
         finally:
-            # On a fatal error or Ctrl-C: drop the queued jobs; the running ones finish and are journaled.
-            pool.shutdown(wait=True, cancel_futures=True)
+            # On a fatal error or Ctrl-C nothing more is sent; the running jobs finish and journal themselves.
+            pool.shutdown(wait=True)
     return result
 
 

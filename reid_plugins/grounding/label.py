@@ -10,6 +10,7 @@ image has been tried, masks.npz is (re)written atomically from the journal (see 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import logging
 import os
 import time
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from ..utils import mllm_client  # its FATAL_ERRORS import openai on first use
 from ..utils.io import write_json_atomic
 from ..utils.journal import Journal
+from ..utils.pool import completed_in_window
 from ..utils.redaction import redact, redact_obj
 from .backends import Backend, VLMBackend
 from .cache import JOURNAL_FILE, journal_key, prompt_id
@@ -56,7 +58,7 @@ def label_items(items: Sequence[LabelItem], backend: Backend, out_dir: str, sett
     `max_failed_fraction`: the cache is written only if at most this fraction of the images failed (summary
     "cache_written"; their parts are calibrated stripes in it, and a rerun asks for them again).
     `on_image(relpath)` runs in the calling thread after each answered image (progress hooks; an exception it raises
-    stops the run like Ctrl-C: journaled answers stay, queued images are dropped)."""
+    stops the run like Ctrl-C: journaled answers stay, images not yet sent are left for the next run)."""
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     if not 0.0 <= max_failed_fraction <= 1.0:
@@ -80,19 +82,19 @@ def label_items(items: Sequence[LabelItem], backend: Backend, out_dir: str, sett
         with tqdm(total=len(items), initial=reused, desc=f"grounding {dataset or 'images'}", unit="img",
                   disable=not progress, dynamic_ncols=True) as bar, \
                 cf.ThreadPoolExecutor(max_workers=n_workers) as pool:
-            futures = {pool.submit(backend.ground, items[n].path): n for n in todo}
+            running: Dict[cf.Future, int] = {}
+            calls = ((n, functools.partial(backend.ground, items[n].path)) for n in todo)
             try:
-                for fut in cf.as_completed(futures):
-                    settle(fut, futures[fut])
+                for n, fut in completed_in_window(pool, calls, n_workers, running):
+                    settle(fut, n)
                     bar.update(1)
                     bar.set_postfix(failed=len(failures))
                     if on_image is not None:
-                        on_image(items[futures[fut]].relpath)
+                        on_image(items[n].relpath)
             finally:
-                # Ctrl-C / a hook / a fatal error: drop queued images, let running ones finish and journal them too,
-                # so the next run asks for none of them again.
-                pool.shutdown(wait=True, cancel_futures=True)
-                settle.remaining(futures)
+                # the running requests finish and are journaled too, so the next run asks for none of them again
+                pool.shutdown(wait=True)
+                settle.remaining(running)
         left = len(pending) - len(todo)
         summary = {"dataset": dataset, "backend": backend.name, "backend_id": backend.backend_id,
                    "images": len(items), "requested_now": len(todo), "reused_from_journal": reused,

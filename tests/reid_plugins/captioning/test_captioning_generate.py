@@ -175,9 +175,17 @@ def test_server_errors_after_retries_leave_items_unfinished_and_a_rerun_finishes
     assert sorted(server.per_item) == ["imgs/train/0001.png", "imgs/train/0004.png"]  # nothing finished re-sent
 
 
-def test_wrong_key_stops_the_run(tmp_path, data):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_wrong_key_stops_the_run(tmp_path, data, workers):
+    sent = []
+
+    def refuse(body, n):
+        sent.append(n)
+        return error(401)
+
     with pytest.raises(FatalServerError, match="401.*api-key-env"):
-        _run(tmp_path, data, lambda body, n: error(401), workers=1)
+        _run(tmp_path, data, refuse, workers=workers)
+    assert len(sent) == workers  # no retry on 401 and nothing sent after it: only the requests already running
 
 
 def test_style_exemplars_of_the_assigned_cluster_are_in_the_prompt(tmp_path, data):
