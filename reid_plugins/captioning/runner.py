@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from ..utils.extras import require
 from ..utils.journal import Journal
-from ..utils.pool import completed_in_window
 from ..utils.mllm_client import FATAL_ERRORS, MalformedResponse
+from ..utils.pool import completed_in_window
 from ..utils.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -57,24 +57,21 @@ def run_journaled(jobs: Sequence[Tuple[str, Callable[[], Dict[str, Any]]]], jour
 
     with tqdm(total=len(jobs), initial=result.skipped, desc=desc, unit="item", disable=not progress,
               dynamic_ncols=True) as bar, cf.ThreadPoolExecutor(max_workers=workers) as pool:
-        running: Dict[cf.Future, str] = {}
+        # On a fatal error or Ctrl-C nothing more is sent; leaving the pool's `with` waits for the running jobs,
+        # which journal themselves.
         calls = ((key, functools.partial(work, key, fn)) for key, fn in todo)
-        try:
-            for key, fut in completed_in_window(pool, calls, workers, running):
-                try:
-                    fut.result()
-                except FATAL_ERRORS as e:
-                    raise FatalServerError(_fatal_message(e)) from None
-                except TRANSIENT_ERRORS as e:
-                    result.failed[key] = redact(f"{type(e).__name__}: {e}")
-                    logger.warning("%s: %s (not journaled; a re-run retries it)", key, result.failed[key])
-                else:
-                    result.finished += 1
-                bar.update(1)
-                bar.set_postfix(failed=len(result.failed))
-        finally:
-            # On a fatal error or Ctrl-C nothing more is sent; the running jobs finish and journal themselves.
-            pool.shutdown(wait=True)
+        for key, fut in completed_in_window(pool, calls, workers):
+            try:
+                fut.result()
+            except FATAL_ERRORS as e:
+                raise FatalServerError(_fatal_message(e)) from None
+            except TRANSIENT_ERRORS as e:
+                result.failed[key] = redact(f"{type(e).__name__}: {e}")
+                logger.warning("%s: %s (not journaled; a re-run retries it)", key, result.failed[key])
+            else:
+                result.finished += 1
+            bar.update(1)
+            bar.set_postfix(failed=len(result.failed))
     return result
 
 

@@ -127,10 +127,8 @@ class _Settler:
     def __init__(self, items, sizes, keys, backend, journal, failures):
         self.items, self.sizes, self.keys = items, sizes, keys
         self.backend, self.journal, self.failures = backend, journal, failures
-        self.settled = set()
 
     def __call__(self, fut: cf.Future, n: int) -> None:
-        self.settled.add(n)
         item = self.items[n]
         try:
             wh, answers = fut.result()
@@ -151,13 +149,13 @@ class _Settler:
         else:
             self.journal.append(rec)
 
-    def remaining(self, futures: Dict[cf.Future, int]) -> None:
-        for fut, n in futures.items():
-            if n not in self.settled and fut.done() and not fut.cancelled():
-                try:
-                    self(fut, n)
-                except Exception:  # already stopping; the original error is the one to report
-                    pass
+    def remaining(self, running: Dict[cf.Future, int]) -> None:
+        """Settles the calls that were still running when the run stopped (the pool has waited for them)."""
+        for fut, n in running.items():
+            try:
+                self(fut, n)
+            except Exception:  # already stopping; the original error is the one to report
+                pass
 
 
 def _fatal_message(e: Exception) -> str:

@@ -8,17 +8,18 @@ sent. Here nothing is submitted after the consumer stops iterating except what w
 from __future__ import annotations
 
 import concurrent.futures as cf
-from typing import Any, Callable, Dict, Iterable, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 
 def completed_in_window(pool: cf.Executor, calls: Iterable[Tuple[Any, Callable[[], Any]]], window: int,
-                        running: Dict[cf.Future, Any]) -> Iterator[Tuple[Any, cf.Future]]:
+                        running: Optional[Dict[cf.Future, Any]] = None) -> Iterator[Tuple[Any, cf.Future]]:
     """Yields (tag, finished future) for every (tag, fn) of `calls`, in order of completion.
 
-    `running` (future -> tag) is the caller's: after an exception in the consumer it holds the calls still in
-    flight, which the caller lets finish (`pool.shutdown(wait=True)`) and settles."""
+    `running` (future -> tag), when the caller passes one: after an exception in the consumer it holds the calls
+    still in flight, which the caller lets finish (`pool.shutdown(wait=True)`) and settles."""
     if window < 1:
         raise ValueError(f"the window of concurrent calls must be >= 1, got {window}")
+    running = {} if running is None else running
     queue = iter(calls)
 
     def top_up() -> None:
